@@ -4,6 +4,7 @@
              (idempotent: whatever already runs is left alone) and seed the base images
     down     stop exactly what `up` started, by PID, and unmount what the daemons left
     status   what answers, as JSON; exit 1 if anything is down
+    airflow-up / airflow-down   a real Airflow (standalone) on the sandbox
     link     change the cleanroom link while it runs, or read its counters:
                python -m sandbox link --rate 8mbit --drop-after 2MB
                python -m sandbox link --stats
@@ -20,6 +21,7 @@ import urllib.error
 import urllib.request
 
 from sandbox import services
+from sandbox.airflow_stack import USER, AirflowError, AirflowStack
 from sandbox.layout import Layout
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?i?b?)\s*$", re.IGNORECASE)
@@ -104,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("up", help="start everything (idempotent)")
     sub.add_parser("down", help="stop everything this sandbox started")
     sub.add_parser("status", help="what answers, as JSON")
+    sub.add_parser("airflow-up", help="start Airflow (standalone) on the sandbox (idempotent)")
+    sub.add_parser("airflow-down", help="stop the sandbox's Airflow")
     link = sub.add_parser("link", help="change the cleanroom link or read its counters")
     link.add_argument("--rate", help="bandwidth per direction: 8mbit, 500kbit, 2MB (bytes/s), off")
     link.add_argument("--latency", type=parse_seconds, help="one-way delay: 50ms, 0.2s, 0")
@@ -128,9 +132,14 @@ def main(argv: list[str] | None = None) -> int:
             state = services.status(layout)
             print(json.dumps(state, indent=2))
             return 0 if all(state.values()) else 1
+        elif args.command == "airflow-up":
+            stack = AirflowStack(layout)
+            print(f"airflow {stack.start()}: {stack.url}  user {USER}  password {stack.password}")
+        elif args.command == "airflow-down":
+            print(f"airflow {AirflowStack(layout).stop()}")
         elif args.command == "link":
             command_link(layout, args)
-    except services.SandboxError as exc:
+    except (services.SandboxError, AirflowError) as exc:
         print(exc, file=sys.stderr)
         return 1
     return 0

@@ -225,6 +225,8 @@ def write_description(layout: Layout) -> None:
         for zone, address in info["seen_from"].items():
             lines.append(f"AIRLOCK_{key}_REGISTRY_FROM_{zone.upper()}={address}")
     lines.append(f"AIRLOCK_LINK_CONTROL={layout.link_control_url}")
+    lines.append("# The sandbox's registries speak plain HTTP on loopback.")
+    lines.append("AIRLOCK_REGISTRY_SCHEME=http")
     for conn_id, conn in connections(layout).items():
         lines.append(f"AIRFLOW_CONN_{conn_id.upper()}={shlex.quote(json.dumps(conn))}")
     layout.env_file.write_text("\n".join(lines) + "\n")
@@ -247,6 +249,9 @@ def up(layout: Layout, log=print) -> None:
 
 
 def down(layout: Layout, log=print) -> None:
+    from sandbox.airflow_stack import AirflowStack
+
+    log(f"airflow {'':<13} {AirflowStack(layout).stop()}")
     for zone in reversed(ZONES):
         log(f"zone {zone:<16} {stop_zone(layout, zone)}")
     log(f"link {'':<16} {stop_link(layout)}")

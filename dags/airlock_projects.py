@@ -1,0 +1,26 @@
+"""Airlock's Airflow DAG factory: one DAG per project file in dags/projects/.
+
+Files starting with "_" hold shared defaults, not projects.
+Parsing does no network, database or Variable work: it reads YAML files and builds DAGs.
+A broken project file is logged loudly with its file, field and problem; the other projects
+still load.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from airflow.sdk import DAG
+from airlock.config import load_all
+from airlock.dag import build_dag
+
+log = logging.getLogger("airlock.factory")
+PROJECTS_DIR = Path(__file__).resolve().parent / "projects"
+
+_configs, _errors = load_all(PROJECTS_DIR)
+for _error in _errors:
+    log.error("Airlock project not loaded: %s", _error)
+for _config in _configs:
+    _dag: DAG = build_dag(_config)
+    globals()[_config.project] = _dag

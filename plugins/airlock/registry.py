@@ -1,0 +1,215 @@
+"""A small OCI distribution client: manifests, blobs, mounts, tags.
+
+Used where docker-py cannot answer a question without moving an image: "does prod-private
+already hold this digest?", "which layers does this manifest have?", "point this tag at that
+digest". It speaks HTTP basic auth and the bearer-token challenge flow (Docker Hub, Harbor,
+GitLab, most hosted registries). Credentials never appear in errors or logs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import requests
+
+from airlock.exceptions import RegistryAuthError, RegistryError
+
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str
+    media_type: str
+    raw: bytes
+
+    @property
+    def body(self) -> dict:
+        return json.loads(self.raw)
+
+    @property
+    def layers(self) -> list[str]:
+        return [layer["digest"] for layer in self.body.get("layers", [])]
+
+    @property
+    def config_digest(self) -> str:
+        return self.body.get("config", {}).get("digest", "")
+
+    @property
+    def size(self) -> int:
+        """Bytes of blob data this manifest refers to (layers and config)."""
+        body = self.body
+        return sum(layer.get("size", 0) for layer in body.get("layers", [])) + body.get("config", {}).get("size", 0)
+
+
+class RegistryClient:
+    def __init__(self, address: str, *, scheme: str = "https", username: str | None = None,
+                 password: str | None = None, name: str = "", timeout: float = 60.0):
+        self.address = address
+        self.base_url = f"{scheme}://{address}"
+        self.name = name or address
+        self._username = username
+        self._password = password
+        self._timeout = timeout
+        self._session = requests.Session()
+        self._tokens: dict[str, str] = {}  # scope -> bearer token
+
+    def __repr__(self) -> str:  # never show credentials
+        return f"RegistryClient({self.name} at {self.base_url})"
+
+    # -- HTTP with auth -------------------------------------------------------------------
+    def _request(self, method: str, path: str, *, scope: str, reference: str = "", **kwargs) -> requests.Response:
+        url = f"{self.base_url}{path}"
+        headers = dict(kwargs.pop("headers", {}))
+        for attempt in range(2):
+            token = self._tokens.get(scope)
+            auth = None
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            elif self._username:
+                auth = (self._username, self._password or "")
+            try:
+                response = self._session.request(method, url, headers=headers, auth=auth,
+                                                 timeout=self._timeout, **kwargs)
+            except requests.RequestException as exc:
+                raise RegistryError("cannot reach the registry", where=f"{self.name} ({self.base_url})",
+                                    reference=reference, cause=type(exc).__name__ + ": " + _short(exc),
+                                    retryable=True) from None
+            if response.status_code != 401 or attempt:
+                break
+            challenge = response.headers.get("WWW-Authenticate", "")
+            if not challenge.lower().startswith("bearer"):
+                break
+            self._tokens[scope] = self._fetch_token(challenge, scope, reference)
+        if response.status_code in (401, 403):
+            raise RegistryAuthError("the registry refused the login", where=f"{self.name} ({self.base_url})",
+                                    reference=reference, cause=f"HTTP {response.status_code}",
+                                    advice="Check the user and password in this registry's Airflow connection; "
+                                           "retrying will not help.")
+        return response
+
+    def _fetch_token(self, challenge: str, scope: str, reference: str) -> str:
+        params = dict(_CHALLENGE.findall(challenge))
+        realm = params.pop("realm", "")
+        if not realm:
+            raise RegistryError("the registry sent a bearer challenge without a realm",
+                                where=self.name, reference=reference, retryable=False)
+        query = {"service": params.get("service", ""), "scope": scope}
+        auth = (self._username, self._password or "") if self._username else None
+        try:
+            response = self._session.get(realm, params=query, auth=auth, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise RegistryError("cannot reach the registry's token service", where=realm, reference=reference,
+                                cause=_short(exc), retryable=True) from None
+        if response.status_code in (401, 403):
+            raise RegistryAuthError("the registry's token service refused the login", where=f"{self.name}",
+                                    reference=reference, cause=f"HTTP {response.status_code}",
+                                    advice="Check the user and password in this registry's Airflow connection.")
+        self._raise_for(response, "token request", reference)
+        data = response.json()
+        return data.get("token") or data.get("access_token") or ""
+
+    def _raise_for(self, response: requests.Response, what: str, reference: str) -> None:
+        if response.status_code < 400:
+            return
+        detail = ""
+        try:
+            errors = response.json().get("errors", [])
+            detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
+        except ValueError:
+            detail = response.text[:200]
+        raise RegistryError(f"{what} failed", where=f"{self.name} ({self.base_url})", reference=reference,
+                            cause=f"HTTP {response.status_code} {detail}".strip(),
+                            retryable=response.status_code in TRANSIENT_STATUS)
+
+    # -- manifests ---------------------------------------------------------------------------
+    def get_manifest(self, repository: str, reference: str) -> Manifest | None:
+        ref = f"{self.address}/{repository}:{reference}"
+        response = self._request("GET", f"/v2/{repository}/manifests/{reference}",
+                                 scope=f"repository:{repository}:pull", reference=ref,
+                                 headers={"Accept": ", ".join(MANIFEST_TYPES)})
+        if response.status_code == 404:
+            return None
+        self._raise_for(response, "reading the manifest", ref)
+        digest = response.headers.get("Docker-Content-Digest", "")
+        if not digest:
+            import hashlib
+            digest = "sha256:" + hashlib.sha256(response.content).hexdigest()
+        return Manifest(digest=digest, media_type=response.headers.get("Content-Type", ""), raw=response.content)
+
+    def has_manifest(self, repository: str, digest: str) -> bool:
+        ref = f"{self.address}/{repository}@{digest}"
+        response = self._request("HEAD", f"/v2/{repository}/manifests/{digest}",
+                                 scope=f"repository:{repository}:pull", reference=ref,
+                                 headers={"Accept": ", ".join(MANIFEST_TYPES)})
+        if response.status_code == 404:
+            return False
+        self._raise_for(response, "checking the manifest", ref)
+        return True
+
+    def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> str:
+        ref = f"{self.address}/{repository}:{tag}"
+        response = self._request("PUT", f"/v2/{repository}/manifests/{tag}",
+                                 scope=f"repository:{repository}:pull,push", reference=ref,
+                                 headers={"Content-Type": manifest.media_type}, data=manifest.raw)
+        self._raise_for(response, "writing the manifest", ref)
+        return response.headers.get("Docker-Content-Digest", manifest.digest)
+
+    def tags(self, repository: str) -> list[str]:
+        response = self._request("GET", f"/v2/{repository}/tags/list", scope=f"repository:{repository}:pull",
+                                 reference=f"{self.address}/{repository}")
+        if response.status_code == 404:
+            return []
+        self._raise_for(response, "listing tags", f"{self.address}/{repository}")
+        return sorted(response.json().get("tags") or [])
+
+    def catalog(self) -> list[str]:
+        response = self._request("GET", "/v2/_catalog?n=10000", scope="registry:catalog:*", reference="_catalog")
+        self._raise_for(response, "listing repositories", "_catalog")
+        return sorted(response.json().get("repositories") or [])
+
+    # -- blobs -------------------------------------------------------------------------------
+    def has_blob(self, repository: str, digest: str) -> bool:
+        ref = f"{self.address}/{repository}@{digest}"
+        response = self._request("HEAD", f"/v2/{repository}/blobs/{digest}",
+                                 scope=f"repository:{repository}:pull", reference=ref)
+        if response.status_code == 404:
+            return False
+        self._raise_for(response, "checking a blob", ref)
+        return True
+
+    def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
+        """Ask the registry to link a blob it holds in `from_repository` into `repository`.
+
+        Returns True if the blob is now in `repository` (201); False if the registry started an
+        upload instead (202: it does not have the blob there), whose session is then cancelled.
+        """
+        ref = f"{self.address}/{repository}@{digest}"
+        response = self._request(
+            "POST", f"/v2/{repository}/blobs/uploads/?mount={digest}&from={from_repository}",
+            scope=f"repository:{repository}:pull,push repository:{from_repository}:pull", reference=ref)
+        if response.status_code == 201:
+            return True
+        self._raise_for(response, "mounting a blob", ref)
+        location = response.headers.get("Location")
+        if response.status_code == 202 and location:
+            url = location if location.startswith("http") else f"{self.base_url}{location}"
+            try:
+                self._session.delete(url, timeout=self._timeout)
+            except requests.RequestException:
+                pass
+        return False
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) < 200 else text[:200] + "..."
