@@ -173,9 +173,16 @@ class RegistryClient:
         return sorted(response.json().get("tags") or [])
 
     def catalog(self) -> list[str]:
-        response = self._request("GET", "/v2/_catalog?n=10000", scope="registry:catalog:*", reference="_catalog")
-        self._raise_for(response, "listing repositories", "_catalog")
-        return sorted(response.json().get("repositories") or [])
+        """Every repository, following the registry's pagination (Link headers)."""
+        repositories: list[str] = []
+        path: str | None = "/v2/_catalog?n=1000"
+        while path:
+            response = self._request("GET", path, scope="registry:catalog:*", reference="_catalog")
+            self._raise_for(response, "listing repositories", "_catalog")
+            repositories += response.json().get("repositories") or []
+            next_link = response.links.get("next", {}).get("url")
+            path = next_link if next_link and next_link.startswith("/") else None
+        return sorted(repositories)
 
     # -- blobs -------------------------------------------------------------------------------
     def has_blob(self, repository: str, digest: str) -> bool:

@@ -1,0 +1,91 @@
+"""The DAG a project file turns into: tasks, groups, dependencies, retries and queues per zone."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+
+from airlock.config import load_defaults, load_project
+from airlock.dag import build_dag
+
+from .projects import project, write_projects
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+EXPECTED_UPSTREAM = {
+    "build.artifacts": set(),
+    "build.third_party": {"build.artifacts"},
+    "build.app": {"build.third_party"},
+    "build.remove_artifacts": {"build.app"},
+    "dev.push_app_dev_private": {"build.app"},
+    "dev.push_third_party_public": {"build.third_party"},
+    "prod.pull_third_party_public": {"dev.push_third_party_public"},
+    "prod.push_third_party_prod_private": {"prod.pull_third_party_public"},
+    "cleanroom.pull_app_dev_private": {"dev.push_app_dev_private"},
+    "cleanroom.push_app_prod_private": {"cleanroom.pull_app_dev_private", "prod.push_third_party_prod_private"},
+    "prod.deploy": {"cleanroom.push_app_prod_private"},
+    "verify": {"prod.deploy"},
+}
+
+
+@pytest.fixture
+def dag(tmp_path: Path):
+    data = project(retries={"default": {"retries": 1}, "prod.deploy": {"retries": 0}})
+    projects_dir = write_projects(tmp_path, {"shop.yaml": data})
+    return build_dag(load_project(projects_dir / "shop.yaml", load_defaults(projects_dir)))
+
+
+def test_tasks_and_dependencies(dag):
+    assert dag.dag_id == "shop"
+    assert {t: dag.task_dict[t].upstream_task_ids for t in dag.task_dict} == EXPECTED_UPSTREAM
+
+
+def test_each_task_runs_on_its_zones_queue_and_connection(dag):
+    for task_id, task in dag.task_dict.items():
+        zone = {"build": "dev", "dev": "dev", "cleanroom": "cleanroom", "prod": "prod", "verify": "prod"}[
+            task_id.split(".")[0]]
+        assert task.queue == zone, task_id
+        assert task.zone_conn_id == f"airlock_zone_{zone}", task_id
+
+
+def test_the_cleanroom_sees_prod_private_through_the_link(dag):
+    assert dag.task_dict["cleanroom.push_app_prod_private"].registry_address == "link.example:6003"
+    assert dag.task_dict["prod.push_third_party_prod_private"].registry_address == "prod.example:5000"
+    assert dag.task_dict["cleanroom.pull_app_dev_private"].registry_address == "dev.example:5000"
+
+
+def test_retries_with_exponential_backoff_per_hop(dag):
+    cleanroom = dag.task_dict["cleanroom.push_app_prod_private"]
+    assert cleanroom.retries >= 5
+    assert cleanroom.retry_exponential_backoff == 2.0
+    assert cleanroom.retry_delay == timedelta(seconds=15)
+    assert dag.task_dict["dev.push_app_dev_private"].retries == 1
+    assert dag.task_dict["prod.deploy"].retries == 0
+
+
+def test_artifacts_are_removed_whatever_happened_and_never_pushed(dag):
+    remove = dag.task_dict["build.remove_artifacts"]
+    assert remove.trigger_rule == "all_done"
+    for task_id in ("dev.push_app_dev_private", "dev.push_third_party_public"):
+        assert dag.task_dict[task_id].refuse == [remove.image]
+
+
+def test_later_hops_move_images_by_digest(dag):
+    push = dag.task_dict["cleanroom.push_app_prod_private"]
+    assert "@{{ ti.xcom_pull(task_ids='dev.push_app_dev_private'" in push.image
+    assert push.expect_digest.startswith("{{ ti.xcom_pull(task_ids='dev.push_app_dev_private'")
+    assert dag.task_dict["prod.deploy"].digest == push.expect_digest
+
+
+def test_runs_never_race_and_do_not_catch_up(dag):
+    assert dag.max_active_runs == 1
+    assert dag.catchup is False
+    assert "release" in dag.params
+
+
+def test_every_dag_file_imports_without_errors():
+    bag = DagBag(dag_folder=str(CHECKOUT / "dags"))
+    assert bag.import_errors == {}
+    assert "hello" in bag.dags
+    assert len(bag.dags["hello"].tasks) == 12
