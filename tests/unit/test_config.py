@@ -1,8 +1,7 @@
 from pathlib import Path
 
 import pytest
-
-from airlock.config import load_all, load_project, load_defaults
+from airlock.config import load_all, load_defaults, load_project
 from airlock.exceptions import ConfigError
 
 from .projects import PROJECT, project, write_projects

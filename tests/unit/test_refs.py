@@ -1,5 +1,4 @@
 import pytest
-
 from airlock.exceptions import ImageReferenceError
 from airlock.refs import ImageRef
 
