@@ -97,3 +97,13 @@ def test_files_starting_with_underscore_are_not_projects(tmp_path: Path):
     (projects_dir / "_notes.yaml").write_text("anything: goes\n")
     configs, errors = load_all(projects_dir)
     assert [c.project for c in configs] == ["shop"] and errors == []
+
+
+def test_the_example_project_files_validate():
+    checkout = Path(__file__).resolve().parents[2]
+    defaults = load_defaults(checkout / "dags" / "projects")
+    hello = load_project(checkout / "dags" / "projects" / "hello.yaml", defaults)
+    assert hello.context_dir == checkout / "examples" / "hello"
+    aspnetcore = load_project(checkout / "examples" / "aspnetcore" / "myproject.yaml", defaults)
+    assert aspnetcore.build.own_files == ["MyProject*"]
+    assert aspnetcore.context_dir == checkout / "examples" / "aspnetcore"
