@@ -33,7 +33,7 @@ demo: deps
 	$(PY) -m sandbox.demo
 
 lint: deps
-	$(PY) -m ruff check dags plugins sandbox tests bench
+	$(PY) -m ruff check .
 	$(PY) -m mypy plugins
 
 unit: deps
@@ -42,7 +42,7 @@ unit: deps
 # Brings the sandbox up, runs lint and the whole suite, and brings the sandbox down even on failure.
 test: deps
 	@status=0; \
-	$(PY) -m ruff check dags plugins sandbox tests bench || status=1; \
+	$(PY) -m ruff check . || status=1; \
 	$(PY) -m mypy plugins || status=1; \
 	if $(PY) -m sandbox up; then $(PY) -m pytest tests -ra || status=$$?; else status=1; fi; \
 	$(PY) -m sandbox down || status=1; \

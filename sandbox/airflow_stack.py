@@ -75,7 +75,8 @@ class AirflowStack:
         return json.loads(self.password_file.read_text())[USER]
 
     def env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        # Airflow settings of the calling process (a test run's, say) are not this Airflow's.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         env.update(_read_env_file(self.layout.env_file))
         env.update({
             "AIRFLOW_HOME": str(self.home),
@@ -91,6 +92,8 @@ class AirflowStack:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            # Two cores run everything here: give the task runners' API calls room while it starts.
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
             "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}",
         })
         return env

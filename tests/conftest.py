@@ -7,4 +7,3 @@ import tempfile
 
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airlock-test-airflow-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")

@@ -62,6 +62,19 @@ class RegistryClient:
         self._timeout = timeout
         self._session = requests.Session()
         self._tokens: dict[str, str] = {}  # scope -> bearer token
+        self.bytes_sent = 0  # request lines, headers and bodies this client sent (what a metered link bills)
+        self.bytes_received = 0
+        self._session.hooks["response"].append(self._count)
+
+    def _count(self, response: requests.Response, *args, **kwargs) -> None:
+        request = response.request
+        head = len(f"{request.method} {request.path_url} HTTP/1.1\r\n") + sum(
+            len(k) + len(str(v)) + 4 for k, v in request.headers.items()) + 2
+        body = request.body
+        self.bytes_sent += head + (len(body) if isinstance(body, (bytes, str)) else 0)
+        self.bytes_received += sum(len(k) + len(str(v)) + 4 for k, v in response.headers.items()) + 17
+        if not kwargs.get("stream") and response.headers.get("Content-Length", "").isdigit():
+            self.bytes_received += int(response.headers["Content-Length"])
 
     def __repr__(self) -> str:  # never show credentials
         return f"RegistryClient({self.name} at {self.base_url})"
@@ -70,7 +83,10 @@ class RegistryClient:
     def _request(self, method: str, path: str, *, scope: str, reference: str = "", **kwargs) -> requests.Response:
         url = f"{self.base_url}{path}"
         headers = dict(kwargs.pop("headers", {}))
+        data = kwargs.get("data")
         for attempt in range(2):
+            if hasattr(data, "seek"):
+                data.seek(0)
             token = self._tokens.get(scope)
             auth = None
             if token:
@@ -215,6 +231,90 @@ class RegistryClient:
             except requests.RequestException:
                 pass
         return False
+
+
+    def delete_blob(self, repository: str, digest: str) -> bool:
+        """Delete a blob link from a repository. False if the registry does not allow deletes."""
+        ref = f"{self.address}/{repository}@{digest}"
+        response = self._request("DELETE", f"/v2/{repository}/blobs/{digest}",
+                                 scope=f"repository:{repository}:delete", reference=ref)
+        if response.status_code in (202, 404):
+            return True
+        if response.status_code in (405, 403):
+            return False
+        self._raise_for(response, "deleting a blob", ref)
+        return True
+
+    def open_blob(self, repository: str, digest: str) -> requests.Response:
+        """GET a blob as a stream (the caller reads and closes it)."""
+        ref = f"{self.address}/{repository}@{digest}"
+        response = self._request("GET", f"/v2/{repository}/blobs/{digest}", scope=f"repository:{repository}:pull",
+                                 reference=ref, stream=True)
+        self._raise_for(response, "reading a blob", ref)
+        return response
+
+    # -- uploads -----------------------------------------------------------------------------
+    def _location(self, response: requests.Response, ref: str) -> str:
+        location = response.headers.get("Location", "")
+        if not location:
+            raise RegistryError("the registry did not say where to upload", where=self.name, reference=ref,
+                                retryable=True)
+        return location if location.startswith("http") else f"{self.base_url}{location}"
+
+    def start_upload(self, repository: str, digest: str = "") -> str:
+        """POST an upload session; return its absolute location."""
+        ref = f"{self.address}/{repository}@{digest}" if digest else f"{self.address}/{repository}"
+        response = self._request("POST", f"/v2/{repository}/blobs/uploads/",
+                                 scope=f"repository:{repository}:pull,push", reference=ref,
+                                 headers={"Content-Length": "0"})
+        self._raise_for(response, "starting an upload", ref)
+        return self._location(response, ref)
+
+    def _upload_path(self, location: str) -> str:
+        return location.removeprefix(self.base_url)
+
+    def upload_monolithic(self, repository: str, digest: str, data: bytes) -> None:
+        """Upload a whole (small) blob: POST, then one PUT with the body and the digest."""
+        ref = f"{self.address}/{repository}@{digest}"
+        location = self.start_upload(repository, digest)
+        sep = "&" if "?" in location else "?"
+        response = self._request("PUT", f"{self._upload_path(location)}{sep}digest={digest}",
+                                 scope=f"repository:{repository}:pull,push", reference=ref, data=data,
+                                 headers={"Content-Type": "application/octet-stream",
+                                          "Content-Length": str(len(data))})
+        self._raise_for(response, "uploading a blob", ref)
+
+    def patch_chunk(self, repository: str, location: str, offset: int, data: bytes, digest: str = "") -> str:
+        """PATCH one chunk at `offset` (Content-Range); return the next location."""
+        ref = f"{self.address}/{repository}@{digest}"
+        response = self._request("PATCH", self._upload_path(location), scope=f"repository:{repository}:pull,push",
+                                 reference=ref, data=data,
+                                 headers={"Content-Type": "application/octet-stream",
+                                          "Content-Range": f"{offset}-{offset + len(data) - 1}",
+                                          "Content-Length": str(len(data))})
+        self._raise_for(response, "uploading a chunk", ref)
+        return self._location(response, ref)
+
+    def upload_status(self, repository: str, location: str) -> int | None:
+        """How many bytes of an upload session arrived (GET → Range: 0-N); None if the session is gone."""
+        ref = f"{self.address}/{repository}"
+        response = self._request("GET", self._upload_path(location), scope=f"repository:{repository}:pull,push",
+                                 reference=ref)
+        if response.status_code == 404:
+            return None
+        self._raise_for(response, "asking an upload's status", ref)
+        value = response.headers.get("Range", "")
+        if not value:
+            return 0
+        return int(value.rsplit("-", 1)[1]) + 1
+
+    def finish_upload(self, repository: str, location: str, digest: str) -> None:
+        ref = f"{self.address}/{repository}@{digest}"
+        sep = "&" if "?" in location else "?"
+        response = self._request("PUT", f"{self._upload_path(location)}{sep}digest={digest}",
+                                 scope=f"repository:{repository}:pull,push", reference=ref,
+                                 headers={"Content-Length": "0"})
+        self._raise_for(response, "completing an upload", ref)
 
 
 def _short(exc: Exception) -> str:
