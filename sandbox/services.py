@@ -225,6 +225,7 @@ def write_description(layout: Layout) -> None:
         for zone, address in info["seen_from"].items():
             lines.append(f"AIRLOCK_{key}_REGISTRY_FROM_{zone.upper()}={address}")
     lines.append(f"AIRLOCK_LINK_CONTROL={layout.link_control_url}")
+    lines.append(f"AIRLOCK_CACHE_DIR={shlex.quote(str(layout.state_dir / 'cleanroom-cache'))}")
     lines.append("# The sandbox's registries speak plain HTTP on loopback.")
     lines.append("AIRLOCK_REGISTRY_SCHEME=http")
     for conn_id, conn in connections(layout).items():

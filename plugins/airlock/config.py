@@ -27,7 +27,7 @@ HOPS = (
     "build.artifacts", "build.third_party", "build.app", "build.remove_artifacts",
     "dev.push_app_dev_private", "dev.push_third_party_public",
     "prod.pull_third_party_public", "prod.push_third_party_prod_private",
-    "cleanroom.pull_app_dev_private", "cleanroom.push_app_prod_private",
+    "cleanroom.pull_app_dev_private", "cleanroom.push_app_prod_private", "prod.assemble_app_prod_private",
     "prod.deploy", "verify",
 )
 NETWORK_HOPS = tuple(h for h in HOPS if not h.startswith("build.") and h != "verify")
@@ -103,6 +103,10 @@ class RegistryConfig(_Strict):
     seen_from: dict[Literal["dev", "cleanroom", "prod"], str] = Field(
         default_factory=dict, description="address of the registry as seen from a zone, when it differs")
     scheme: Literal["http", "https"] = "https"
+    resume: Literal["staged", "native"] = Field(
+        "staged", description="how the relay resumes uploads into this registry: 'native' for registries that "
+        "report an interrupted upload's offset (OCI upload status, distribution 3.x); 'staged' (works with "
+        "all, needed for CNCF distribution 2.8) sends chunks as blobs of their own and assembles them in prod")
 
     @field_validator("address")
     @classmethod
@@ -157,6 +161,14 @@ class DeployConfig(_Strict):
         return value
 
 
+class PromotionConfig(_Strict):
+    transport: Literal["relay", "docker"] = Field(
+        "relay", description="relay: registry to registry, chunked and resumable, no Docker daemon in the "
+        "cleanroom; docker: docker pull/tag/push on the cleanroom's daemon (after mounting what prod has)")
+    chunk_size_kb: int = Field(512, ge=16, le=65536, description="chunk size on the metered link")
+    cache_dir: str = Field("/var/cache/airlock", description="the cleanroom worker's blob cache")
+
+
 class ProjectConfig(_Strict):
     project: str = Field(description="the DAG id")
     description: str = ""
@@ -168,6 +180,7 @@ class ProjectConfig(_Strict):
     retries: dict[str, RetryConfig] = Field(default_factory=dict,
                                             description="'default', 'cleanroom' (its hops) or a task id")
     deploy: DeployConfig
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
     tags: list[str] = Field(default_factory=list)
     # Where the file was read from; set by load_project, not by users.
     source: Annotated[str, Field(exclude=True)] = ""

@@ -16,14 +16,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, TaskGroup, TriggerRule
+from airflow.sdk import DAG, BaseOperator, Param, TaskGroup, TriggerRule
 
 from airlock.config import ProjectConfig
 from airlock.operators import (
+    AssembleOperator,
     BuildImageOperator,
     DeployOperator,
     PullImageOperator,
     PushImageOperator,
+    RelayFetchOperator,
+    RelayPushOperator,
     RemoveImageOperator,
     VerifyOperator,
 )
@@ -133,6 +136,9 @@ def build_dag(config: ProjectConfig) -> DAG:
                 expect_digest=_xcom("dev.push_third_party_public"), release=RELEASE,
                 repository=images.third_party, **b.registry("prod-private", "prod"),
                 **b.zone("prod", "prod.push_third_party_prod_private"))
+            assemble = AssembleOperator(
+                task_id="assemble_app_prod_private", release=RELEASE, staged_from="cleanroom.push_app_prod_private",
+                registry=b.registry("prod-private", "prod"), **b.zone("prod", "prod.assemble_app_prod_private"))
             deploy = DeployOperator(
                 task_id="deploy", digest=_xcom("dev.push_app_dev_private"), release=RELEASE,
                 project=config.project, repository=images.app, container_name=config.deploy.container_name,
@@ -143,15 +149,35 @@ def build_dag(config: ProjectConfig) -> DAG:
 
         with TaskGroup("cleanroom", tooltip="cleanroom: hops 5 and 6, over the metered link"):
             dev_private_from_cleanroom = b.registry("dev-private", "cleanroom")
-            pull_app_dev_private = PullImageOperator(
-                task_id="pull_app_dev_private", repository=images.app, digest=_xcom("dev.push_app_dev_private"),
-                **dev_private_from_cleanroom, **b.zone("cleanroom", "cleanroom.pull_app_dev_private"))
-            push_app_prod_private = PushImageOperator(
-                task_id="push_app_prod_private",
-                image=f"{dev_private_from_cleanroom['registry_address']}/{images.app}@"
-                      + _xcom("dev.push_app_dev_private"),
-                expect_digest=_xcom("dev.push_app_dev_private"), release=RELEASE, repository=images.app,
-                **b.registry("prod-private", "cleanroom"), **b.zone("cleanroom", "cleanroom.push_app_prod_private"))
+            prod_private_from_cleanroom = b.registry("prod-private", "cleanroom")
+            promotion = config.promotion
+            pull_app_dev_private: BaseOperator
+            push_app_prod_private: BaseOperator
+            if promotion.transport == "relay":
+                relay_args: dict[str, Any] = dict(
+                    repository=images.app, digest=_xcom("dev.push_app_dev_private"),
+                    source=dev_private_from_cleanroom, target=prod_private_from_cleanroom,
+                    mount_from=[images.third_party], cache_dir=promotion.cache_dir,
+                    chunk_size=promotion.chunk_size_kb * 1024,
+                    resume=config.registries["prod-private"].resume)
+                pull_app_dev_private = RelayFetchOperator(
+                    task_id="pull_app_dev_private", **relay_args,
+                    **b.zone("cleanroom", "cleanroom.pull_app_dev_private"))
+                push_app_prod_private = RelayPushOperator(
+                    task_id="push_app_prod_private", release=RELEASE, **relay_args,
+                    **b.zone("cleanroom", "cleanroom.push_app_prod_private"))
+            else:
+                pull_app_dev_private = PullImageOperator(
+                    task_id="pull_app_dev_private", repository=images.app,
+                    digest=_xcom("dev.push_app_dev_private"), **dev_private_from_cleanroom,
+                    **b.zone("cleanroom", "cleanroom.pull_app_dev_private"))
+                push_app_prod_private = PushImageOperator(
+                    task_id="push_app_prod_private",
+                    image=f"{dev_private_from_cleanroom['registry_address']}/{images.app}@"
+                          + _xcom("dev.push_app_dev_private"),
+                    expect_digest=_xcom("dev.push_app_dev_private"), release=RELEASE, repository=images.app,
+                    mount_from=[images.third_party], mount_source=dev_private_from_cleanroom,
+                    **prod_private_from_cleanroom, **b.zone("cleanroom", "cleanroom.push_app_prod_private"))
 
         verify = VerifyOperator(
             task_id="verify", digest=_xcom("dev.push_app_dev_private"), release=RELEASE, repository=images.app,
@@ -162,5 +188,6 @@ def build_dag(config: ProjectConfig) -> DAG:
         stages["app"] >> push_app_dev_private
         push_third_party_public >> pull_third_party_public >> push_third_party_prod_private
         push_app_dev_private >> pull_app_dev_private
-        [push_third_party_prod_private, pull_app_dev_private] >> push_app_prod_private >> deploy >> verify
+        [push_third_party_prod_private, pull_app_dev_private] >> push_app_prod_private >> assemble >> deploy
+        deploy >> verify
     return dag

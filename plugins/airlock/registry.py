@@ -85,7 +85,7 @@ class RegistryClient:
         headers = dict(kwargs.pop("headers", {}))
         data = kwargs.get("data")
         for attempt in range(2):
-            if hasattr(data, "seek"):
+            if data is not None and hasattr(data, "seek"):
                 data.seek(0)
             token = self._tokens.get(scope)
             auth = None

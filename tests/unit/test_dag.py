@@ -23,16 +23,21 @@ EXPECTED_UPSTREAM = {
     "prod.push_third_party_prod_private": {"prod.pull_third_party_public"},
     "cleanroom.pull_app_dev_private": {"dev.push_app_dev_private"},
     "cleanroom.push_app_prod_private": {"cleanroom.pull_app_dev_private", "prod.push_third_party_prod_private"},
-    "prod.deploy": {"cleanroom.push_app_prod_private"},
+    "prod.assemble_app_prod_private": {"cleanroom.push_app_prod_private"},
+    "prod.deploy": {"prod.assemble_app_prod_private"},
     "verify": {"prod.deploy"},
 }
 
 
-@pytest.fixture
-def dag(tmp_path: Path):
-    data = project(retries={"default": {"retries": 1}, "prod.deploy": {"retries": 0}})
+def make_dag(tmp_path: Path, **changes):
+    data = project(retries={"default": {"retries": 1}, "prod.deploy": {"retries": 0}}, **changes)
     projects_dir = write_projects(tmp_path, {"shop.yaml": data})
     return build_dag(load_project(projects_dir / "shop.yaml", load_defaults(projects_dir)))
+
+
+@pytest.fixture(params=["relay", "docker"])
+def dag(tmp_path: Path, request):
+    return make_dag(tmp_path, **{"promotion.transport": request.param})
 
 
 def test_tasks_and_dependencies(dag):
@@ -48,10 +53,26 @@ def test_each_task_runs_on_its_zones_queue_and_connection(dag):
         assert task.zone_conn_id == f"airlock_zone_{zone}", task_id
 
 
-def test_the_cleanroom_sees_prod_private_through_the_link(dag):
-    assert dag.task_dict["cleanroom.push_app_prod_private"].registry_address == "link.example:6003"
-    assert dag.task_dict["prod.push_third_party_prod_private"].registry_address == "prod.example:5000"
-    assert dag.task_dict["cleanroom.pull_app_dev_private"].registry_address == "dev.example:5000"
+def test_the_cleanroom_sees_prod_private_through_the_link(tmp_path: Path):
+    docker_dag = make_dag(tmp_path, **{"promotion.transport": "docker"})
+    assert docker_dag.task_dict["cleanroom.push_app_prod_private"].registry_address == "link.example:6003"
+    assert docker_dag.task_dict["prod.push_third_party_prod_private"].registry_address == "prod.example:5000"
+    assert docker_dag.task_dict["cleanroom.pull_app_dev_private"].registry_address == "dev.example:5000"
+    relay_dag = make_dag(tmp_path / "relay")
+    push = relay_dag.task_dict["cleanroom.push_app_prod_private"]
+    assert push.target["registry_address"] == "link.example:6003"
+    assert push.source["registry_address"] == "dev.example:5000"
+    assert relay_dag.task_dict["prod.assemble_app_prod_private"].registry["registry_address"] == "prod.example:5000"
+
+
+def test_relay_is_the_default_and_mounts_from_third_party(tmp_path: Path):
+    push = make_dag(tmp_path).task_dict["cleanroom.push_app_prod_private"]
+    assert type(push).__name__ == "RelayPushOperator"
+    assert push.mount_from == ["shop/third-party"]
+    assert push.resume == "staged" and push.chunk_size == 512 * 1024
+    docker_push = make_dag(tmp_path / "d", **{"promotion.transport": "docker"}).task_dict[
+        "cleanroom.push_app_prod_private"]
+    assert docker_push.mount_from == ["shop/third-party"]
 
 
 def test_retries_with_exponential_backoff_per_hop(dag):
@@ -72,9 +93,13 @@ def test_artifacts_are_removed_whatever_happened_and_never_pushed(dag):
 
 def test_later_hops_move_images_by_digest(dag):
     push = dag.task_dict["cleanroom.push_app_prod_private"]
-    assert "@{{ ti.xcom_pull(task_ids='dev.push_app_dev_private'" in push.image
-    assert push.expect_digest.startswith("{{ ti.xcom_pull(task_ids='dev.push_app_dev_private'")
-    assert dag.task_dict["prod.deploy"].digest == push.expect_digest
+    from_dev = "{{ ti.xcom_pull(task_ids='dev.push_app_dev_private', key='return_value') }}"
+    if hasattr(push, "image"):  # docker transport
+        assert push.image.endswith("@" + from_dev)
+        assert push.expect_digest == from_dev
+    else:
+        assert push.digest == from_dev
+    assert dag.task_dict["prod.deploy"].digest == from_dev
 
 
 def test_runs_never_race_and_do_not_catch_up(dag):
@@ -87,4 +112,4 @@ def test_every_dag_file_imports_without_errors():
     bag = DagBag(dag_folder=str(CHECKOUT / "dags"))
     assert bag.import_errors == {}
     assert "hello" in bag.dags
-    assert len(bag.dags["hello"].tasks) == 12
+    assert len(bag.dags["hello"].tasks) == 13

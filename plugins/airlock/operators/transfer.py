@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airlock import docker_ops
+from airlock import docker_ops, relay
 from airlock.exceptions import DockerStreamError, RegistryError
 from airlock.operators.base import ZoneOperator, registry_hook
 from airlock.refs import ImageRef
@@ -46,12 +46,18 @@ class PushImageOperator(_RegistryOperator):
     ui_color = "#d9ead3"
 
     def __init__(self, *, image: str, release: str, expect_digest: str | None = None,
-                 refuse: Sequence[str] = (), **kwargs: Any) -> None:
+                 refuse: Sequence[str] = (), mount_from: Sequence[str] = (),
+                 mount_source: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.image = image
         self.release = release
         self.expect_digest = expect_digest
         self.refuse = list(refuse)
+        # Mount before send: blobs the target registry holds in these repositories are mounted into
+        # the target repository before `docker push`, which then finds them there and sends nothing.
+        # The layer list comes from the image's manifest in `mount_source` (dev-private).
+        self.mount_from = list(mount_from)
+        self.mount_source = dict(mount_source) if mount_source else None
 
     def run(self, context: Any) -> str:
         target = ImageRef(self.registry_address, self.repository, tag=self.release)
@@ -77,6 +83,7 @@ class PushImageOperator(_RegistryOperator):
                                         where=self.where(hook), reference=f"{self.image} -> {target}",
                                         retryable=False, advice="Check the project's stages: this image is "
                                         f"the same as {forbidden}.")
+        mounts = self._mount_before_send(registry) if self.mount_from and self.expect_digest else None
         docker_ops.tag(client, image_id, target.name, self.release, hop=self.hop, where=self.where(hook))
         self.log.info("Pushing %s (image %s) from the %s zone to the %s registry", target, image_id, self.zone,
                       self.registry)
@@ -93,8 +100,27 @@ class PushImageOperator(_RegistryOperator):
         manifest = registry.get_conn().get_manifest(self.repository, report.digest)
         if manifest is not None:
             context["ti"].xcom_push(key="layers", value=manifest.layers)
-        context["ti"].xcom_push(key="transfer", value=report.as_dict())
+        transfer = report.as_dict()
+        if mounts is not None:
+            transfer.update(blobs_mounted=mounts.blobs_mounted, blobs_skipped=mounts.blobs_skipped)
+        context["ti"].xcom_push(key="transfer", value=transfer)
         return report.digest
+
+    def _mount_before_send(self, registry) -> relay.LinkReport:
+        assert self.mount_source and self.expect_digest
+        source = registry_hook(self.mount_source["registry"], self.mount_source["registry_address"],
+                               self.mount_source["registry_conn_id"], self.mount_source["registry_scheme"])
+        manifest = source.get_conn().get_manifest(self.repository, self.expect_digest)
+        if manifest is None:
+            raise RegistryError("the image's manifest is not in the source registry", reference=self.expect_digest,
+                                where=self.mount_source["registry"], retryable=False)
+        report = relay.LinkReport()
+        target = registry.get_conn()
+        missing = relay.mount_or_find(target, self.repository, relay.blobs_of(manifest), self.mount_from, report)
+        self.log.info("Mount before send: %d blob(s) mounted from %s, %d already in %s, %d to send",
+                      report.blobs_mounted, ", ".join(self.mount_from), report.blobs_skipped, self.repository,
+                      len(missing))
+        return report
 
     def _already_promoted(self, registry, target: ImageRef, digest: str) -> str | None:
         client = registry.get_conn()
