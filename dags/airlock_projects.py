@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from airflow.sdk import DAG
+
 from airlock.config import load_all
 from airlock.dag import build_dag
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+
 from airlock.operators import (
     AssembleOperator,
     PullImageOperator,
@@ -23,7 +24,6 @@ from airlock.operators import (
     RelayPushOperator,
 )
 from airlock.registry import Manifest, RegistryClient
-
 from sandbox import images
 from sandbox.__main__ import link_request
 from sandbox.airflow_stack import _read_env_file
@@ -103,18 +103,20 @@ class Project:
     def registry(self, name: str, seen_from: str | None = None) -> RegistryClient:
         return RegistryClient(self.layout.registry_address(name, seen_from), scheme="http", name=name)
 
-    def release(self, tag: str, dependency_kb: int, own_kb: int, seed: str) -> tuple[str, str]:
+    def release(self, tag: str, dependency_kb: int, own_kb: int, seed: str,
+                third_party_seed: str | None = None) -> tuple[str, str]:
         """Build third-party (runtime + a dependency layer) and app (+ an own-code layer) in dev;
         push app to dev-private; take third-party to prod-private the way hops 2-4 do.
         Returns (app digest, third-party digest). Layer contents are random: incompressible, and
-        new for every project and seed (the RUN lines name both, so no build cache is reused)."""
+        new for every project and seed (the RUN lines name both, so no build cache is reused).
+        The same `third_party_seed` gives the same third-party image (a code-only release)."""
         dev = self.zones["dev"]
         dev_private = self.layout.registry_address("dev-private")
         public = self.layout.registry_address("public")
         prod_private = self.layout.registry_address("prod-private")
         tp_tag = f"{public}/{self.third_party}:{tag}"
         build(dev, f"FROM {self.runtime}\nRUN mkdir -p /app && head -c {dependency_kb * 1024} /dev/urandom "
-                   f"> /app/ThirdParty.{self.name}.{seed}.lib\n", tp_tag)
+                   f"> /app/ThirdParty.{self.name}.{third_party_seed or seed}.lib\n", tp_tag)
         build(dev, f"FROM {tp_tag}\nRUN head -c {own_kb * 1024} /dev/urandom > /app/Own.{self.name}.{seed}.bin\n",
               f"{dev_private}/{self.app}:{tag}")
         app_digest = push(dev, f"{dev_private}/{self.app}", tag)

@@ -212,6 +212,7 @@ def send_native(target: RegistryClient, repository: str, blob: Blob, cache: Blob
             log.info("resuming %s at byte %d of %d", blob.digest[:19], offset, size)
     if location is None:
         location = target.start_upload(repository, blob.digest)
+    cache.save_upload_state(key, {"location": location, "offset": offset})  # a retry can ask where it got to
     attempt = 0
     with open(path, "rb") as data:
         while offset < size:
@@ -237,6 +238,7 @@ def send_native(target: RegistryClient, repository: str, blob: Blob, cache: Blob
                 else:
                     report.resumes += 1
                     offset = arrived
+                cache.save_upload_state(key, {"location": location, "offset": offset})
     target.finish_upload(repository, location, blob.digest)
     cache.save_upload_state(key, None)
     report.blobs_sent += 1

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import docker
 import pytest
-from airlock.registry import RegistryClient
 
+from airlock.registry import RegistryClient
 from sandbox.__main__ import link_request
 from sandbox.airflow_stack import AirflowStack
 from sandbox.layout import Layout

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from airlock.config import load_all, load_defaults, load_project
 from airlock.exceptions import ConfigError
 

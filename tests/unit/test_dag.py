@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+
 from airlock.config import load_defaults, load_project
 from airlock.dag import build_dag
 

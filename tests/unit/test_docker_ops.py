@@ -3,9 +3,10 @@
 from unittest import mock
 
 import pytest
+from docker import APIClient
+
 from airlock import docker_ops
 from airlock.exceptions import DockerStreamError
-from docker import APIClient
 
 DIGEST = "sha256:" + "b" * 64
 

@@ -5,10 +5,11 @@ from unittest import mock
 import docker.errors
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from docker import APIClient
+
 from airlock.hooks import RegistryHook, ZoneDockerHook
 from airlock.operators import DeployOperator, PushImageOperator, RemoveImageOperator
 from airlock.registry import Manifest, RegistryClient
-from docker import APIClient
 
 DIGEST = "sha256:" + "c" * 64
 APP_ID = "sha256:" + "1" * 64

@@ -1,4 +1,5 @@
 import pytest
+
 from airlock.exceptions import ImageReferenceError
 from airlock.refs import ImageRef
 
