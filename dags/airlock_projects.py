@@ -2,8 +2,8 @@
 
 Files starting with "_" hold shared defaults, not projects.
 Parsing does no network, database or Variable work: it reads YAML files and builds DAGs.
-A broken project file is logged loudly with its file, field and problem; the other projects
-still load.
+A broken project file is skipped here, so it never hides the other projects; the DAG file
+airlock_project_errors.py reports it as an Airflow import error naming the file, field and problem.
 """
 
 from __future__ import annotations

@@ -78,7 +78,8 @@ def link_request(layout: Layout, path: str, body: dict | None = None) -> dict:
 def command_link(layout: Layout, args: argparse.Namespace) -> None:
     changes: dict = {}
     if args.clear:
-        changes.update(rate_bytes_per_s=None, latency_s=0, drop_every_bytes=None, drop_conn_after_bytes=None)
+        changes.update(rate_bytes_per_s=None, latency_s=0, drop_every_bytes=None, drop_conn_after_bytes=None,
+                       refuse_for_s=0)
     if args.rate is not None:
         changes["rate_bytes_per_s"] = parse_rate(args.rate)
     if args.latency is not None:
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     link.add_argument("--drop-conn-after", type=parse_bytes, metavar="SIZE",
                       help="cut each connection after SIZE of its own upstream traffic (5MB, off)")
     link.add_argument("--refuse-for", type=parse_seconds, metavar="SECONDS",
-                      help="stop accepting connections for this long (10s)")
+                      help="stop accepting connections for this long (10s; 0 accepts again at once)")
     link.add_argument("--clear", action="store_true", help="remove every limit and fault")
     link.add_argument("--stats", action="store_true", help="print the counters (the default)")
     link.add_argument("--reset-stats", action="store_true", help="zero the counters")

@@ -257,9 +257,17 @@ class Link:
 
     def apply(self, changes: dict) -> None:
         self.settings.update(changes)
-        refuse = changes.get("refuse_for_s")
-        if refuse:
-            self.refuse_for(float(refuse))
+        if "refuse_for_s" in changes:
+            refuse = changes["refuse_for_s"]
+            if refuse:
+                self.refuse_for(float(refuse))
+            else:  # 0 or null: accept connections again now
+                if self._reopen:
+                    self._reopen.cancel()
+                    self._reopen = None
+                self.stats.refused_until = 0.0
+                if self._server is None:
+                    asyncio.ensure_future(self.start())
 
     def reset_stats(self) -> None:
         self.stats = LinkStats(active=self.stats.active, connections=0,

@@ -24,7 +24,7 @@ from airlock.operators import (
     RelayPushOperator,
 )
 from airlock.registry import Manifest, RegistryClient
-from sandbox import images
+from sandbox import images, services
 from sandbox.__main__ import link_request
 from sandbox.airflow_stack import _read_env_file
 from sandbox.layout import Layout
@@ -75,9 +75,14 @@ def build(client: docker.DockerClient, dockerfile: str, tag: str) -> str:
     return image.id
 
 
-def push(client: docker.DockerClient, repository: str, tag: str) -> str:
+def auth_config(layout: Layout) -> dict[str, str]:
+    """docker-py's auth_config for the sandbox's registries (they all require the same login)."""
+    return dict(services.registry_credentials(layout))
+
+
+def push(client: docker.DockerClient, repository: str, tag: str, auth: dict[str, str]) -> str:
     digest = ""
-    for chunk in client.api.push(repository, tag=tag, stream=True, decode=True):
+    for chunk in client.api.push(repository, tag=tag, stream=True, decode=True, auth_config=auth):
         assert "error" not in chunk, chunk
         digest = chunk.get("aux", {}).get("Digest", digest)
     return digest
@@ -100,8 +105,13 @@ class Project:
     def third_party(self) -> str:
         return f"{self.name}/third-party"
 
+    @property
+    def auth(self) -> dict[str, str]:
+        return auth_config(self.layout)
+
     def registry(self, name: str, seen_from: str | None = None) -> RegistryClient:
-        return RegistryClient(self.layout.registry_address(name, seen_from), scheme="http", name=name)
+        return RegistryClient(self.layout.registry_address(name, seen_from), scheme="http", name=name,
+                              username=self.auth["username"], password=self.auth["password"])
 
     def release(self, tag: str, dependency_kb: int, own_kb: int, seed: str,
                 third_party_seed: str | None = None) -> tuple[str, str]:
@@ -119,12 +129,12 @@ class Project:
                    f"> /app/ThirdParty.{self.name}.{third_party_seed or seed}.lib\n", tp_tag)
         build(dev, f"FROM {tp_tag}\nRUN head -c {own_kb * 1024} /dev/urandom > /app/Own.{self.name}.{seed}.bin\n",
               f"{dev_private}/{self.app}:{tag}")
-        app_digest = push(dev, f"{dev_private}/{self.app}", tag)
-        tp_digest = push(dev, f"{public}/{self.third_party}", tag)
+        app_digest = push(dev, f"{dev_private}/{self.app}", tag, self.auth)
+        tp_digest = push(dev, f"{public}/{self.third_party}", tag, self.auth)
         prod = self.zones["prod"]
-        prod.images.pull(f"{public}/{self.third_party}@{tp_digest}")
+        prod.images.pull(f"{public}/{self.third_party}@{tp_digest}", auth_config=self.auth)
         prod.api.tag(f"{public}/{self.third_party}@{tp_digest}", f"{prod_private}/{self.third_party}", tag)
-        assert push(prod, f"{prod_private}/{self.third_party}", tag) == tp_digest
+        assert push(prod, f"{prod_private}/{self.third_party}", tag, self.auth) == tp_digest
         return app_digest, tp_digest
 
     def minimum(self, app_digest: str) -> int:
@@ -152,7 +162,7 @@ class Project:
         return {"registry": name, "registry_address": self.layout.registry_address(name, zone),
                 "registry_conn_id": f"airlock_registry_{name.replace('-', '_')}", "registry_scheme": "http"}
 
-    def relay_tasks(self, app_digest: str, release: str, chunk_size: int = 512 * 1024,
+    def relay_tasks(self, app_digest: str, release: str, chunk_size: int = 256 * 1024,
                     cache_dir: Path | None = None) -> list:
         common = dict(repository=self.app, digest=app_digest, source=self._registry_args("dev-private", "cleanroom"),
                       target=self._registry_args("prod-private", "cleanroom"), mount_from=[self.third_party],

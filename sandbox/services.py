@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import secrets
 import shlex
 import shutil
 import socket
 import sys
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
 
 from sandbox import images, processes
@@ -87,11 +89,47 @@ def _registry_pid_file(layout: Layout, registry: str) -> Path:
 
 
 def registry_ping(address: str) -> bool:
+    """The registry answers /v2/ (401 counts: the sandbox's registries require a login)."""
     try:
         with urllib.request.urlopen(f"http://{address}/v2/", timeout=2) as response:
             return response.status == 200
+    except urllib.error.HTTPError as exc:
+        return exc.code == 401
     except (urllib.error.URLError, OSError):
         return False
+
+
+REGISTRY_USER = "airlock"
+
+
+def registry_credentials(layout: Layout) -> dict[str, str]:
+    """The sandbox registries' login: one user, a random password made at the first `up`.
+
+    Like real private registries, they refuse anonymous pushes and pulls; the password reaches
+    Airflow only through the registry connections.
+    """
+    path = layout.state_dir / "registries" / "credentials.json"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"username": REGISTRY_USER, "password": secrets.token_urlsafe(18)}))
+        path.chmod(0o600)
+    return json.loads(path.read_text())
+
+
+def _htpasswd(layout: Layout) -> Path:
+    path = layout.state_dir / "registries" / "htpasswd"
+    if not path.exists():
+        creds = registry_credentials(layout)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import crypt  # bcrypt through the system's libxcrypt; the registry accepts only bcrypt
+
+            # bcrypt cost 4 (16 rounds), not 12: the registry checks the password on every request, and
+            # at cost 12 that is ~0.25 s of CPU each here. A sandbox password guards nothing real.
+            hashed = crypt.crypt(creds["password"], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
+        path.write_text(f"{creds['username']}:{hashed}\n")
+        path.chmod(0o600)
+    return path
 
 
 def registry_config(layout: Layout, registry: str) -> str:
@@ -104,6 +142,7 @@ def registry_config(layout: Layout, registry: str) -> str:
             "cache": {"blobdescriptor": "inmemory"},
         },
         "http": {"addr": layout.registry_address(registry), "headers": {"X-Content-Type-Options": ["nosniff"]}},
+        "auth": {"htpasswd": {"realm": f"airlock-sandbox-{registry}", "path": str(_htpasswd(layout))}},
     }, indent=2)
 
 
@@ -199,13 +238,16 @@ def connections(layout: Layout) -> dict[str, dict]:
             "description": f"Docker daemon of the {zone} zone (sandbox)",
             "extra": {"base_url": layout.docker_host(zone)},
         }
+    creds = registry_credentials(layout)
     for registry in REGISTRIES:
         host, port = layout.registry_address(registry).split(":")
         conns[connection_id("registry", registry)] = {
             "conn_type": "docker",
-            "description": f"{registry} registry (sandbox, no login)",
+            "description": f"{registry} registry (sandbox)",
             "host": host,
             "port": int(port),
+            "login": creds["username"],
+            "password": creds["password"],
             "extra": {"scheme": "http"},
         }
     return conns

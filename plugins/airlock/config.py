@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from airlock import refs
 from airlock.exceptions import ConfigError
+from airlock.guardrails import DEFAULT_SOURCE_PATTERNS
 
 ZONES = ("dev", "cleanroom", "prod")
 REGISTRIES = ("dev-private", "public", "prod-private")
@@ -50,6 +51,10 @@ class BuildConfig(_Strict):
     stages: dict[Literal["artifacts", "third_party", "app"], StageConfig]
     args: dict[str, str] = Field(default_factory=dict, description="build args for every stage")
     own_files: list[str] = Field(description="name patterns of the company's own compiled files, e.g. MyProject*")
+    source_files: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SOURCE_PATTERNS),
+        description="patterns of source files that no pushed layer may hold (a trailing / names a folder); "
+                    "add '*.py' or '*.pdb' when your project says so")
     timeout_s: int = Field(1800, gt=0)
 
     @field_validator("stages")
@@ -165,7 +170,7 @@ class PromotionConfig(_Strict):
     transport: Literal["relay", "docker"] = Field(
         "relay", description="relay: registry to registry, chunked and resumable, no Docker daemon in the "
         "cleanroom; docker: docker pull/tag/push on the cleanroom's daemon (after mounting what prod has)")
-    chunk_size_kb: int = Field(512, ge=16, le=65536, description="chunk size on the metered link")
+    chunk_size_kb: int = Field(256, ge=16, le=65536, description="chunk size on the metered link")
     cache_dir: str = Field("/var/cache/airlock", description="the cleanroom worker's blob cache")
 
 

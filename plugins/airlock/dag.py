@@ -30,6 +30,7 @@ from airlock.operators import (
     RemoveImageOperator,
     VerifyOperator,
 )
+from airlock.operators.summary import SummaryOperator
 
 RELEASE = "{{ params.release or dag_run.run_after.strftime('%Y%m%dT%H%M%S') }}"
 
@@ -93,9 +94,9 @@ def build_dag(config: ProjectConfig) -> DAG:
         tags=["airlock", *config.tags],
         doc_md=__doc__,
         params={
-            "release": Param("", type="string", title="Release tag",
-                             description="Tag for the images in every registry. Empty: the run's date "
-                                         "and time, e.g. 20261203T020000."),
+            "release": Param("", type="string", title="Release tag", pattern=r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$",
+                             description="Tag for the images in every registry: letters, digits, _ . - (at "
+                                         "most 128). Empty: the run's date and time, e.g. 20261203T020000."),
         },
     ) as dag:
         with TaskGroup("build", tooltip="dev zone: the three build stages"):
@@ -107,6 +108,7 @@ def build_dag(config: ProjectConfig) -> DAG:
                     task_id=stage, stage=stage, context_dir=str(config.context_dir),
                     dockerfile=stage_config.dockerfile, target=stage_config.target, image=image,
                     build_args=build_args, labels=labels, build_timeout=config.build.timeout_s,
+                    split_from=third_party_image if stage == "app" else None, own_files=config.build.own_files,
                     **b.zone("dev", f"build.{stage}"))
             remove_artifacts = RemoveImageOperator(
                 task_id="remove_artifacts", image=artifacts_image, trigger_rule=TriggerRule.ALL_DONE,
@@ -116,11 +118,12 @@ def build_dag(config: ProjectConfig) -> DAG:
         with TaskGroup("dev", tooltip="dev zone: hops 1 and 2"):
             push_app_dev_private = PushImageOperator(
                 task_id="push_app_dev_private", image=app_image, release=RELEASE, repository=images.app,
-                refuse=[artifacts_image], **b.registry("dev-private", "dev"),
+                refuse=[artifacts_image], source_files=config.build.source_files, **b.registry("dev-private", "dev"),
                 **b.zone("dev", "dev.push_app_dev_private"))
             push_third_party_public = PushImageOperator(
                 task_id="push_third_party_public", image=third_party_image, release=RELEASE,
-                repository=images.third_party, refuse=[artifacts_image], **b.registry("public", "dev"),
+                repository=images.third_party, refuse=[artifacts_image], source_files=config.build.source_files,
+                **b.registry("public", "dev"),
                 **b.zone("dev", "dev.push_third_party_public"))
 
         with TaskGroup("prod", tooltip="prod zone: hops 3, 4 and 7"):
@@ -190,4 +193,7 @@ def build_dag(config: ProjectConfig) -> DAG:
         push_app_dev_private >> pull_app_dev_private
         [push_third_party_prod_private, pull_app_dev_private] >> push_app_prod_private >> assemble >> deploy
         deploy >> verify
+        summary = SummaryOperator(task_id="summary", project=config.project, release=RELEASE,
+                                  trigger_rule=TriggerRule.ALL_DONE, queue=config.zones["dev"].queue)
+        [verify, remove_artifacts] >> summary
     return dag

@@ -69,6 +69,13 @@ class DockerStreamError(AirlockError):
 class RegistryError(AirlockError):
     """A registry answered with an error, or could not be reached."""
 
+    status = 0  # the HTTP status, when the registry answered
+
+
+def refused_upload_method(exc: RegistryError) -> bool:
+    """The registry does not support this way of uploading (chunked or monolithic)."""
+    return exc.status in (405, 415, 501) or "UNSUPPORTED" in exc.cause
+
 
 class RegistryAuthError(RegistryError):
     """The registry refused the login. Never retried."""

@@ -143,9 +143,11 @@ class RegistryClient:
             detail = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors)
         except ValueError:
             detail = response.text[:200]
-        raise RegistryError(f"{what} failed", where=f"{self.name} ({self.base_url})", reference=reference,
-                            cause=f"HTTP {response.status_code} {detail}".strip(),
-                            retryable=response.status_code in TRANSIENT_STATUS)
+        error = RegistryError(f"{what} failed", where=f"{self.name} ({self.base_url})", reference=reference,
+                              cause=f"HTTP {response.status_code} {detail}".strip(),
+                              retryable=response.status_code in TRANSIENT_STATUS)
+        error.status = response.status_code
+        raise error
 
     # -- manifests ---------------------------------------------------------------------------
     def get_manifest(self, repository: str, reference: str) -> Manifest | None:
@@ -272,6 +274,12 @@ class RegistryClient:
 
     def _upload_path(self, location: str) -> str:
         return location.removeprefix(self.base_url)
+
+    def upload_chunked_once(self, repository: str, digest: str, data: bytes) -> None:
+        """Upload a blob as one PATCH and a closing PUT (for registries that refuse monolithic PUTs)."""
+        location = self.start_upload(repository, digest)
+        location = self.patch_chunk(repository, location, 0, data, digest)
+        self.finish_upload(repository, location, digest)
 
     def upload_monolithic(self, repository: str, digest: str, data: bytes) -> None:
         """Upload a whole (small) blob: POST, then one PUT with the body and the digest."""

@@ -28,12 +28,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from airlock.exceptions import AirlockError, RegistryError
+from airlock.exceptions import AirlockError, RegistryError, refused_upload_method
 from airlock.registry import Manifest, RegistryClient
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHUNK = 512 * 1024
+DEFAULT_CHUNK = 256 * 1024
 MAX_ATTEMPTS_PER_CHUNK = 8
 
 
@@ -165,7 +165,7 @@ def fetch(source: RegistryClient, target: RegistryClient, repository: str, diges
     for blob in blobs_of(manifest):
         if cache.has(blob.digest):
             continue
-        if any(target.has_blob(repo, blob.digest) for repo in [repository, *mount_from]):
+        if any(target.has_blob(repo, blob.digest) for repo in [*mount_from, repository]):
             continue
         fetched_bytes += cache.fetch(source, repository, blob.digest)
         fetched += 1
@@ -220,7 +220,18 @@ def send_native(target: RegistryClient, repository: str, blob: Blob, cache: Blob
             chunk = data.read(chunk_size)
             try:
                 report.blob_bytes += len(chunk)
-                location = target.patch_chunk(repository, location, offset, chunk, blob.digest)
+                try:
+                    location = target.patch_chunk(repository, location, offset, chunk, blob.digest)
+                except RegistryError as exc:
+                    if offset or not refused_upload_method(exc):
+                        raise
+                    log.warning("%s refuses chunked uploads; sending %s in one request (not resumable)",
+                                target.name, blob.digest[:19])
+                    target.upload_monolithic(repository, blob.digest, path.read_bytes())
+                    report.blob_bytes += size
+                    cache.save_upload_state(key, None)
+                    report.blobs_sent += 1
+                    return
                 offset += len(chunk)
                 report.chunks_sent += 1
                 cache.save_upload_state(key, {"location": location, "offset": offset})
@@ -268,7 +279,12 @@ def send_staged(target: RegistryClient, staging: str, blob: Blob, cache: BlobCac
             while True:
                 try:
                     report.blob_bytes += len(chunk)
-                    target.upload_monolithic(staging, digest, chunk)
+                    try:
+                        target.upload_monolithic(staging, digest, chunk)
+                    except RegistryError as exc:
+                        if not refused_upload_method(exc):
+                            raise
+                        target.upload_chunked_once(staging, digest, chunk)  # it refuses monolithic PUTs
                     report.chunks_sent += 1
                     break
                 except RegistryError as exc:

@@ -21,7 +21,7 @@ MB = 1024
 def project(layout: Layout, zones):
     use_sandbox_connections(layout)
     link_request(layout, "/settings", {"rate_bytes_per_s": None, "latency_s": 0, "drop_every_bytes": None,
-                                       "drop_conn_after_bytes": None})
+                                       "drop_conn_after_bytes": None, "refuse_for_s": 0})
     yield Project(layout, zones)
     link_request(layout, "/settings", {"rate_bytes_per_s": None, "drop_every_bytes": None,
                                        "drop_conn_after_bytes": None})
@@ -62,8 +62,10 @@ def test_relay_delivers_through_a_link_that_cuts_every_2mb(project: Project, lay
     chunks = [c for cs in staged["blobs"].values() for c in cs]
     assert chunks and not any(prod.has_blob(staged["staging_repository"], c) for c in chunks)
     # The image runs in prod, pulled from prod-private by digest.
-    out = project.zones["prod"].containers.run(f"{layout.registry_address('prod-private')}/{project.app}@{app}",
-                                               ["cat", "/usr/lib/runtime/VERSION"], remove=True, network_mode="none")
+    reference = f"{layout.registry_address('prod-private')}/{project.app}@{app}"
+    project.zones["prod"].images.pull(reference, auth_config=project.auth)
+    out = project.zones["prod"].containers.run(reference, ["cat", "/usr/lib/runtime/VERSION"], remove=True,
+                                               network_mode="none")
     assert out.startswith(b"sandbox runtime")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import docker
 import pytest
 
 from airlock.registry import RegistryClient
+from sandbox import services
 from sandbox.__main__ import link_request
 from sandbox.airflow_stack import AirflowStack
 from sandbox.layout import Layout
@@ -33,7 +35,9 @@ def airflow(layout: Layout) -> Iterator[AirflowStack]:
 
 
 def registry(layout: Layout, name: str) -> RegistryClient:
-    return RegistryClient(layout.registry_address(name), scheme="http", name=name)
+    login = services.registry_credentials(layout)
+    return RegistryClient(layout.registry_address(name), scheme="http", name=name, username=login["username"],
+                          password=login["password"])
 
 
 def project_repositories(client: RegistryClient) -> set[str]:
@@ -65,7 +69,7 @@ def test_hello_builds_promotes_and_runs_then_a_second_run_sends_nothing(layout: 
                                                                         zones: dict[str, docker.DockerClient]):
     # -- first run ---------------------------------------------------------------------------
     run_id, tasks = run_dag(airflow)
-    assert len(tasks) == 12
+    assert len(tasks) == 14
     app_digest = airflow.xcom(PROJECT, run_id, "dev.push_app_dev_private")
     third_party_digest = airflow.xcom(PROJECT, run_id, "dev.push_third_party_public")
     artifacts_id = airflow.xcom(PROJECT, run_id, "build.artifacts")
@@ -117,6 +121,19 @@ def test_hello_builds_promotes_and_runs_then_a_second_run_sends_nothing(layout: 
     assert link["bytes_up"] < 20_000, link
     assert zones["prod"].containers.get(PROJECT).id == container.id
     assert hello_health().startswith("ok hello")
+
+    # The registries require a password: it appears in no task log and no XCom of either run.
+    password = services.registry_credentials(layout)["password"]
+    logs = list((airflow.home / "logs").rglob("*.log"))
+    assert any("dag_id=hello" in str(path) for path in logs)
+    for path in logs:
+        assert password not in path.read_text(errors="replace"), path
+    for run in (run_id, second_run_id):
+        quoted = urllib.parse.quote(run, safe="")
+        entries = airflow.api("GET", f"/dags/{PROJECT}/dagRuns/{quoted}/taskInstances/~/xcomEntries?limit=500")
+        for entry in entries["xcom_entries"]:
+            value = airflow.xcom(PROJECT, run, entry["task_id"], entry["key"])
+            assert password not in json.dumps(value, default=str), entry
 
 
 def test_dag_file_shows_no_import_errors_in_the_running_airflow(airflow: AirflowStack):

@@ -249,3 +249,14 @@ def test_latency_delays_each_direction():
     finally:
         link.stop()
         echo.close()
+
+
+def test_refusing_can_be_lifted_at_once(link: LinkProcess, sink: Sink):
+    link.set(refuse_for_s=60)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", link.port), timeout=2)
+    link.set(refuse_for_s=0)
+    assert wait_for(lambda: link.stats()["refused_until"] == 0.0)
+    time.sleep(0.1)
+    send(link.port, 10 * KB)
+    assert wait_for(lambda: sink.total() == 10 * KB)

@@ -18,6 +18,8 @@ class FakeRegistry:
         self.cut_patch_after: int | None = None  # bytes of a PATCH body accepted before the connection drops
         self.cuts_left = 0
         self.received = 0  # bytes of blob data received over all PATCH and PUT bodies
+        self.refuse_patch = False  # like registries that take only monolithic uploads
+        self.refuse_put_body = False  # like registries that take only chunked uploads
         self.lock = threading.Lock()
         registry = self
 
@@ -62,6 +64,10 @@ class FakeRegistry:
                                   "Range": f"0-{max(size - 1, 0)}"})
 
             def do_PATCH(self) -> None:
+                if registry.refuse_patch:
+                    self.rfile.read(int(self.headers["Content-Length"]))
+                    self._reply(405)
+                    return
                 session = self._session()
                 if session not in registry.uploads:
                     self._reply(404)
@@ -92,6 +98,9 @@ class FakeRegistry:
                 session = self._session()
                 digest = re.search(r"digest=(sha256:[0-9a-f]{64})", self.path).group(1)
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if body and registry.refuse_put_body:
+                    self._reply(415)
+                    return
                 registry.received += len(body)
                 data = registry.uploads.pop(session) + body
                 if "sha256:" + hashlib.sha256(data).hexdigest() != digest:

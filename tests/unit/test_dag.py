@@ -27,6 +27,7 @@ EXPECTED_UPSTREAM = {
     "prod.assemble_app_prod_private": {"cleanroom.push_app_prod_private"},
     "prod.deploy": {"prod.assemble_app_prod_private"},
     "verify": {"prod.deploy"},
+    "summary": {"verify", "build.remove_artifacts"},
 }
 
 
@@ -48,6 +49,9 @@ def test_tasks_and_dependencies(dag):
 
 def test_each_task_runs_on_its_zones_queue_and_connection(dag):
     for task_id, task in dag.task_dict.items():
+        if task_id == "summary":  # needs no daemon: runs on the dev queue
+            assert task.queue == "dev"
+            continue
         zone = {"build": "dev", "dev": "dev", "cleanroom": "cleanroom", "prod": "prod", "verify": "prod"}[
             task_id.split(".")[0]]
         assert task.queue == zone, task_id
@@ -70,7 +74,7 @@ def test_relay_is_the_default_and_mounts_from_third_party(tmp_path: Path):
     push = make_dag(tmp_path).task_dict["cleanroom.push_app_prod_private"]
     assert type(push).__name__ == "RelayPushOperator"
     assert push.mount_from == ["shop/third-party"]
-    assert push.resume == "staged" and push.chunk_size == 512 * 1024
+    assert push.resume == "staged" and push.chunk_size == 256 * 1024
     docker_push = make_dag(tmp_path / "d", **{"promotion.transport": "docker"}).task_dict[
         "cleanroom.push_app_prod_private"]
     assert docker_push.mount_from == ["shop/third-party"]
@@ -113,4 +117,33 @@ def test_every_dag_file_imports_without_errors():
     bag = DagBag(dag_folder=str(CHECKOUT / "dags"))
     assert bag.import_errors == {}
     assert "hello" in bag.dags
-    assert len(bag.dags["hello"].tasks) == 13
+    assert len(bag.dags["hello"].tasks) == 14
+
+
+def test_a_broken_project_file_is_an_import_error_and_hides_no_other_dag(tmp_path: Path):
+    import shutil
+
+    from .projects import PROJECT
+
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    for name in ("airlock_projects.py", "airlock_project_errors.py"):
+        shutil.copy(CHECKOUT / "dags" / name, dags / name)
+    write_projects(dags, {"shop.yaml": PROJECT, "broken.yaml": project(project="broken", colour="red"),
+                          "bad_cron.yaml": project(project="cron", schedule="at night")})
+    bag = DagBag(dag_folder=str(dags))
+    assert set(bag.dags) == {"shop"}
+    assert list(bag.import_errors) == [str(dags / "airlock_project_errors.py")]
+    message = bag.import_errors[str(dags / "airlock_project_errors.py")]
+    assert "broken.yaml: colour: unknown key" in message
+    assert "bad_cron.yaml: schedule: 'at night' is not a valid cron expression" in message
+
+
+def test_trigger_parameters_are_validated(dag):
+    from airflow.sdk.definitions.param import ParamsDict
+
+    params = ParamsDict({key: dag.params.get_param(key) for key in dag.params})
+    params["release"] = "1.2.3"
+    params.validate()
+    with pytest.raises(Exception, match="Invalid input for param release"):
+        params["release"] = "release one"

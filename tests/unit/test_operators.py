@@ -150,3 +150,38 @@ def test_deploy_removes_the_previous_release_only_after_the_new_one_is_healthy(c
     calls = [c[0] for c in client.method_calls if c[0] in ("start", "remove_container")]
     assert calls == ["start", "remove_container"]
     client.remove_container.assert_called_once_with("shop-previous", force=True)
+
+
+def test_a_registry_that_is_down_is_named_and_retryable():
+    from airlock.exceptions import RegistryError
+
+    client = RegistryClient("127.0.0.1:9", scheme="http", name="prod-private", timeout=2)
+    with pytest.raises(RegistryError) as error:
+        client.has_manifest("shop/app", DIGEST)
+    message = str(error.value)
+    assert error.value.retryable is True
+    assert "cannot reach the registry at prod-private (http://127.0.0.1:9)" in message
+    assert f"127.0.0.1:9/shop/app@{DIGEST}" in message and "A retry may help" in message
+
+
+def test_an_unreachable_daemon_fails_the_hop_with_the_zone_and_a_retry(tmp_path):
+    hook = ZoneDockerHook(zone="prod", zone_conn_id="airlock_zone_prod", timeout=2)
+    conn = mock.Mock(extra_dejson={"base_url": f"unix://{tmp_path}/missing.sock"}, host=None)
+    op = RemoveImageOperator(task_id="remove_artifacts", zone="prod", zone_conn_id="airlock_zone_prod",
+                             image="airlock-local/shop/artifacts:1")
+    with mock.patch.object(ZoneDockerHook, "get_connection", return_value=conn), \
+            mock.patch.object(RemoveImageOperator, "zone_hook", return_value=hook):
+        with pytest.raises(AirflowException) as error:
+            op.execute(context())
+    message = str(error.value)
+    assert not isinstance(error.value, AirflowFailException)
+    assert "cannot reach the prod zone's Docker daemon" in message and "missing.sock" in message
+
+
+def test_a_refused_login_is_not_retried(client, registry):
+    client.inspect_image.side_effect = lambda ref: {"Id": APP_ID if "app" in ref else ARTIFACTS_ID}
+    client.push.return_value = iter([{"status": "Preparing", "id": "a"},
+                                     {"error": "unauthorized: authentication required"}])
+    with pytest.raises(AirflowFailException) as error:
+        push_operator().execute(context())
+    assert "fix the registry's Airflow connection" in str(error.value)

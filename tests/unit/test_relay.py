@@ -115,3 +115,83 @@ def test_only_image_manifests_are_relayed():
     index = Manifest("sha256:" + "1" * 64, "application/vnd.oci.image.index.v1+json", b'{"manifests": []}')
     with pytest.raises(Exception, match="single-platform"):
         relay.blobs_of(index)
+
+
+class TokenRegistry:
+    """A registry behind the bearer-token challenge flow (Docker Hub, Harbor): /v2/ answers 401 with
+    WWW-Authenticate: Bearer realm=...; the realm hands out a token for the right basic-auth login."""
+
+    def __init__(self) -> None:
+        import base64
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.token_requests: list[str] = []
+        outer = self
+        good_login = "Basic " + base64.b64encode(b"ops:s3cret-pw").decode()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _reply(self, status: int, headers: dict | None = None, body: bytes = b"") -> None:
+                self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path.startswith("/token"):
+                    outer.token_requests.append(self.path)
+                    if self.headers.get("Authorization") != good_login:
+                        self._reply(401)
+                    else:
+                        self._reply(200, {"Content-Type": "application/json"}, b'{"token": "t0ken"}')
+                    return
+                self.do_HEAD()
+
+            def do_HEAD(self) -> None:
+                if self.headers.get("Authorization") != "Bearer t0ken":
+                    realm = f"http://127.0.0.1:{outer.server.server_address[1]}/token"
+                    self._reply(401, {"WWW-Authenticate": f'Bearer realm="{realm}",service="fake"'})
+                else:
+                    self._reply(404)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+
+
+def test_bearer_token_flow_with_basic_login():
+    from airlock.exceptions import RegistryAuthError
+
+    fake = TokenRegistry()
+    try:
+        good = RegistryClient(fake.address, scheme="http", username="ops", password="s3cret-pw", name="hub")
+        assert good.has_blob("team/app", "sha256:" + "a" * 64) is False  # answered, after the token dance
+        assert "scope=repository%3Ateam%2Fapp%3Apull" in fake.token_requests[0]
+        bad = RegistryClient(fake.address, scheme="http", username="ops", password="wrong", name="hub")
+        with pytest.raises(RegistryAuthError) as error:
+            bad.has_blob("team/app", "sha256:" + "a" * 64)
+        assert error.value.retryable is False
+        assert "wrong" not in str(error.value) and "s3cret" not in repr(bad)
+    finally:
+        fake.server.shutdown()
+
+
+def test_falls_back_to_monolithic_when_chunks_are_refused(registry, blob):
+    cache, item, data = blob
+    registry.refuse_patch = True
+    relay.send_native(client(registry), "repo", item, cache, 64 * KB, relay.LinkReport())
+    assert registry.blobs[item.digest] == data
+
+
+def test_falls_back_to_chunked_when_monolithic_is_refused(registry, blob):
+    cache, item, data = blob
+    registry.refuse_put_body = True
+    chunks = relay.send_staged(client(registry), "staging", item, cache, 100 * KB, relay.LinkReport())
+    assert all(c in registry.blobs for c in chunks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,8 +43,12 @@ class ZoneOperator(BaseOperator):
         return f"{self.zone} zone daemon {hook.base_url}"
 
     def execute(self, context: Any) -> Any:
+        started = time.monotonic()
+        outcome = "failed"
         try:
-            return self.run(context)
+            result = self.run(context)
+            outcome = "success"
+            return result
         except AirlockError as exc:
             if not exc.hop:
                 exc.hop = self.hop
@@ -52,6 +57,9 @@ class ZoneOperator(BaseOperator):
             if exc.retryable:
                 raise AirflowException(message) from None
             raise AirflowFailException(message) from None
+        finally:  # for the run summary
+            context["ti"].xcom_push(key="timing", value={"seconds": round(time.monotonic() - started, 2),
+                                                         "outcome": outcome})
 
     def run(self, context: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError

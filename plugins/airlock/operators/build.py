@@ -8,7 +8,7 @@ from typing import Any
 
 import docker.errors
 
-from airlock import docker_ops
+from airlock import docker_ops, guardrails
 from airlock.exceptions import DockerDaemonError
 from airlock.operators.base import ZoneOperator
 
@@ -19,12 +19,13 @@ class BuildImageOperator(ZoneOperator):
     Returns the image ID (sha256 of its config): what the later stages and the push build on.
     """
 
-    template_fields: Sequence[str] = ("image", "build_args")
+    template_fields: Sequence[str] = ("image", "build_args", "split_from")
     ui_color = "#fde9d9"
 
     def __init__(self, *, stage: str, context_dir: str, dockerfile: str, image: str, target: str | None = None,
                  build_args: dict[str, str] | None = None, labels: dict[str, str] | None = None,
-                 build_timeout: int = 1800, **kwargs: Any) -> None:
+                 build_timeout: int = 1800, split_from: str | None = None, own_files: Sequence[str] = (),
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.stage = stage
         self.context_dir = context_dir
@@ -34,6 +35,9 @@ class BuildImageOperator(ZoneOperator):
         self.build_args = build_args or {}
         self.labels = labels or {}
         self.build_timeout = build_timeout
+        # For the app stage: the third-party image it must extend with own files only.
+        self.split_from = split_from
+        self.own_files = list(own_files)
 
     def run(self, context: Any) -> str:
         hook = self.zone_hook()
@@ -45,6 +49,11 @@ class BuildImageOperator(ZoneOperator):
             build_args=self.build_args, labels={**self.labels, "airlock.stage": self.stage}, hop=self.hop,
             where=self.where(hook), timeout=self.build_timeout)
         self.log.info("Built the %s image %s: %s", self.stage, self.image, image_id)
+        if self.split_from:
+            own_layers = guardrails.check_split(client, self.split_from, self.image, self.own_files)
+            self.log.info("Split checked by reading the layers: %s holds none of the own files (%s); %s adds "
+                          "%d layer(s) of own files only", self.split_from, ", ".join(self.own_files), self.image,
+                          own_layers)
         return image_id
 
 

@@ -99,7 +99,9 @@ class DeployOperator(_RegistryOperator):
         if previous:
             client.rename(previous, name)
             client.start(name)
-            restored = " The previous release was restored and runs again as " + name + "."
+            back, _ = self._wait_healthy(client, name)
+            restored = (f" The previous release was restored and runs again as {name}"
+                        + (" (healthy)." if back in ("healthy", "no health check") else f" ({back})."))
         raise DeployError(f"the new release did not become healthy ({status})", where=where,
                           reference=image.pinned, cause=detail,
                           advice=(restored.strip() + " " if restored else "No previous release was running. ")

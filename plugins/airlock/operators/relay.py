@@ -107,13 +107,13 @@ class RelayPushOperator(_RelayOperator):
             return self.digest
 
         cache = self.cache()
+        candidates = self.mount_candidates(target)
         if not cache.has(self.digest):  # another cleanroom worker fetched it: fetch again, off the link
-            relay.fetch(self._hook(self.source).get_conn(), target, self.repository, self.digest, cache,
-                        self.mount_candidates(target))
+            relay.fetch(self._hook(self.source).get_conn(), target, self.repository, self.digest, cache, candidates)
         manifest = Manifest(self.digest, _media_type(cache.path(self.digest).read_bytes()),
                             cache.path(self.digest).read_bytes())
         blobs = relay.blobs_of(manifest)
-        missing = relay.mount_or_find(target, self.repository, blobs, self.mount_candidates(target), report)
+        missing = relay.mount_or_find(target, self.repository, blobs, candidates, report)
         source = None
         for blob in missing:
             if not cache.has(blob.digest):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airlock import docker_ops, relay
+from airlock import docker_ops, guardrails, relay
 from airlock.exceptions import DockerStreamError, RegistryError
 from airlock.operators.base import ZoneOperator, registry_hook
 from airlock.refs import ImageRef
@@ -46,13 +46,14 @@ class PushImageOperator(_RegistryOperator):
     ui_color = "#d9ead3"
 
     def __init__(self, *, image: str, release: str, expect_digest: str | None = None,
-                 refuse: Sequence[str] = (), mount_from: Sequence[str] = (),
+                 refuse: Sequence[str] = (), source_files: Sequence[str] = (), mount_from: Sequence[str] = (),
                  mount_source: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.image = image
         self.release = release
         self.expect_digest = expect_digest
         self.refuse = list(refuse)
+        self.source_files = list(source_files)  # patterns no layer may hold (checked when non-empty)
         # Mount before send: blobs the target registry holds in these repositories are mounted into
         # the target repository before `docker push`, which then finds them there and sends nothing.
         # The layer list comes from the image's manifest in `mount_source` (dev-private).
@@ -83,6 +84,10 @@ class PushImageOperator(_RegistryOperator):
                                         where=self.where(hook), reference=f"{self.image} -> {target}",
                                         retryable=False, advice="Check the project's stages: this image is "
                                         f"the same as {forbidden}.")
+            guardrails.check_not_built_on(client, image_id, forbidden, reference=f"{self.image} -> {target}")
+        if self.source_files:
+            guardrails.check_no_source(client, image_id, self.source_files, reference=f"{self.image} -> {target}")
+            self.log.info("No layer of %s holds source files (%s)", self.image, ", ".join(self.source_files))
         mounts = self._mount_before_send(registry) if self.mount_from and self.expect_digest else None
         docker_ops.tag(client, image_id, target.name, self.release, hop=self.hop, where=self.where(hook))
         self.log.info("Pushing %s (image %s) from the %s zone to the %s registry", target, image_id, self.zone,
