@@ -51,9 +51,9 @@ class FakeTI:
         return self.store.get((task_ids, key))
 
 
-def run_task(operator, ti: FakeTI) -> Any:
+def run_task(operator, ti: FakeTI, params: dict | None = None) -> Any:
     ti.task_id = operator.task_id
-    value = operator.execute({"ti": ti})
+    value = operator.execute({"ti": ti, "params": params or {}})
     ti.store[(operator.task_id, "return_value")] = value
     return value
 

@@ -174,6 +174,22 @@ class PromotionConfig(_Strict):
     cache_dir: str = Field("/var/cache/airlock", description="the cleanroom worker's blob cache")
 
 
+class FailureNotifyConfig(_Strict):
+    webhook_conn_id: str | None = Field(None, description="connection whose URL gets a JSON POST per failure")
+    smtp_conn_id: str | None = Field(None, description="SMTP connection for an e-mail per failure")
+    email_to: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _email_needs_recipients(self) -> FailureNotifyConfig:
+        if self.smtp_conn_id and not self.email_to:
+            raise ValueError("smtp_conn_id needs email_to (one or more addresses)")
+        return self
+
+
+class NotifyConfig(_Strict):
+    on_failure: FailureNotifyConfig | None = None
+
+
 class ProjectConfig(_Strict):
     project: str = Field(description="the DAG id")
     description: str = ""
@@ -186,6 +202,7 @@ class ProjectConfig(_Strict):
                                             description="'default', 'cleanroom' (its hops) or a task id")
     deploy: DeployConfig
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     tags: list[str] = Field(default_factory=list)
     # Where the file was read from; set by load_project, not by users.
     source: Annotated[str, Field(exclude=True)] = ""

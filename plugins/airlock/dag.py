@@ -19,6 +19,7 @@ from typing import Any
 from airflow.sdk import DAG, BaseOperator, Param, TaskGroup, TriggerRule
 
 from airlock.config import ProjectConfig
+from airlock.notify import failure_notifiers
 from airlock.operators import (
     AssembleOperator,
     BuildImageOperator,
@@ -30,6 +31,7 @@ from airlock.operators import (
     RemoveImageOperator,
     VerifyOperator,
 )
+from airlock.operators.base import BUILD, PARTS
 from airlock.operators.summary import SummaryOperator
 
 RELEASE = "{{ params.release or dag_run.run_after.strftime('%Y%m%dT%H%M%S') }}"
@@ -91,9 +93,22 @@ def build_dag(config: ProjectConfig) -> DAG:
         schedule=config.schedule,
         catchup=False,
         max_active_runs=1,
+        default_args={"on_failure_callback": failure_notifiers(
+            config.notify.on_failure.model_dump() if config.notify.on_failure else None) or None},
         tags=["airlock", *config.tags],
         doc_md=__doc__,
         params={
+            "part": Param(BUILD, enum=list(PARTS), title="What to run",
+                          description="build and promote: the three stages, then every hop. promote an existing "
+                                      "release: no build; the release tag must already be in dev-private and "
+                                      "public. deploy an existing release: only the deploy (and verify) of a "
+                                      "release already in prod-private."),
+            "deploy": Param(True, type="boolean", title="Deploy in prod",
+                            description="Off: promote into prod-private, but leave the running release as it is."),
+            "dry_run": Param(False, type="boolean", title="Dry run",
+                             description="Build and push on the dev side, then only plan the cleanroom hop: which "
+                                         "blobs would cross the metered link and how many bytes. Nothing is sent "
+                                         "to prod."),
             "release": Param("", type="string", title="Release tag", pattern=r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$",
                              description="Tag for the images in every registry: letters, digits, _ . - (at "
                                          "most 128). Empty: the run's date and time, e.g. 20261203T020000."),
@@ -109,6 +124,7 @@ def build_dag(config: ProjectConfig) -> DAG:
                     dockerfile=stage_config.dockerfile, target=stage_config.target, image=image,
                     build_args=build_args, labels=labels, build_timeout=config.build.timeout_s,
                     split_from=third_party_image if stage == "app" else None, own_files=config.build.own_files,
+                    skip_when=["not_building"],
                     **b.zone("dev", f"build.{stage}"))
             remove_artifacts = RemoveImageOperator(
                 task_id="remove_artifacts", image=artifacts_image, trigger_rule=TriggerRule.ALL_DONE,
@@ -123,6 +139,7 @@ def build_dag(config: ProjectConfig) -> DAG:
             push_third_party_public = PushImageOperator(
                 task_id="push_third_party_public", image=third_party_image, release=RELEASE,
                 repository=images.third_party, refuse=[artifacts_image], source_files=config.build.source_files,
+                resolve_when_not_building=True, trigger_rule=TriggerRule.NONE_FAILED,
                 **b.registry("public", "dev"),
                 **b.zone("dev", "dev.push_third_party_public"))
 
@@ -131,23 +148,25 @@ def build_dag(config: ProjectConfig) -> DAG:
             pull_third_party_public = PullImageOperator(
                 task_id="pull_third_party_public", repository=images.third_party,
                 digest=_xcom("dev.push_third_party_public"), **public_from_prod,
-                **b.zone("prod", "prod.pull_third_party_public"))
+                skip_when=["dry_run", "deploy_existing"], **b.zone("prod", "prod.pull_third_party_public"))
             push_third_party_prod_private = PushImageOperator(
                 task_id="push_third_party_prod_private",
                 image=f"{public_from_prod['registry_address']}/{images.third_party}@"
                       + _xcom("dev.push_third_party_public"),
                 expect_digest=_xcom("dev.push_third_party_public"), release=RELEASE,
                 repository=images.third_party, **b.registry("prod-private", "prod"),
-                **b.zone("prod", "prod.push_third_party_prod_private"))
+                skip_when=["dry_run", "deploy_existing"], **b.zone("prod", "prod.push_third_party_prod_private"))
             assemble = AssembleOperator(
                 task_id="assemble_app_prod_private", release=RELEASE, staged_from="cleanroom.push_app_prod_private",
-                registry=b.registry("prod-private", "prod"), **b.zone("prod", "prod.assemble_app_prod_private"))
+                registry=b.registry("prod-private", "prod"), skip_when=["dry_run", "deploy_existing"],
+                trigger_rule=TriggerRule.NONE_FAILED, **b.zone("prod", "prod.assemble_app_prod_private"))
             deploy = DeployOperator(
                 task_id="deploy", digest=_xcom("dev.push_app_dev_private"), release=RELEASE,
                 project=config.project, repository=images.app, container_name=config.deploy.container_name,
                 environment=dict(config.deploy.environment), ports=dict(config.deploy.ports),
                 network_mode=config.deploy.network_mode, command=config.deploy.command,
                 health=config.deploy.health.model_dump(), **b.registry("prod-private", "prod"),
+                skip_when=["dry_run", "no_deploy"], trigger_rule=TriggerRule.NONE_FAILED,
                 **b.zone("prod", "prod.deploy"))
 
         with TaskGroup("cleanroom", tooltip="cleanroom: hops 5 and 6, over the metered link"):
@@ -164,14 +183,15 @@ def build_dag(config: ProjectConfig) -> DAG:
                     chunk_size=promotion.chunk_size_kb * 1024,
                     resume=config.registries["prod-private"].resume)
                 pull_app_dev_private = RelayFetchOperator(
-                    task_id="pull_app_dev_private", **relay_args,
+                    task_id="pull_app_dev_private", **relay_args, skip_when=["deploy_existing"],
                     **b.zone("cleanroom", "cleanroom.pull_app_dev_private"))
                 push_app_prod_private = RelayPushOperator(
-                    task_id="push_app_prod_private", release=RELEASE, **relay_args,
+                    task_id="push_app_prod_private", release=RELEASE, **relay_args, skip_when=["deploy_existing"],
+                    trigger_rule=TriggerRule.NONE_FAILED,
                     **b.zone("cleanroom", "cleanroom.push_app_prod_private"))
             else:
                 pull_app_dev_private = PullImageOperator(
-                    task_id="pull_app_dev_private", repository=images.app,
+                    task_id="pull_app_dev_private", repository=images.app, skip_when=["deploy_existing"],
                     digest=_xcom("dev.push_app_dev_private"), **dev_private_from_cleanroom,
                     **b.zone("cleanroom", "cleanroom.pull_app_dev_private"))
                 push_app_prod_private = PushImageOperator(
@@ -180,11 +200,13 @@ def build_dag(config: ProjectConfig) -> DAG:
                           + _xcom("dev.push_app_dev_private"),
                     expect_digest=_xcom("dev.push_app_dev_private"), release=RELEASE, repository=images.app,
                     mount_from=[images.third_party], mount_source=dev_private_from_cleanroom,
+                    skip_when=["deploy_existing"], trigger_rule=TriggerRule.NONE_FAILED,
                     **prod_private_from_cleanroom, **b.zone("cleanroom", "cleanroom.push_app_prod_private"))
 
         verify = VerifyOperator(
             task_id="verify", digest=_xcom("dev.push_app_dev_private"), release=RELEASE, repository=images.app,
             container_name=config.deploy.container_name, layers_from="dev.push_app_dev_private",
+            skip_when=["dry_run", "no_deploy"],
             **b.registry("prod-private", "prod"), **b.zone("prod", "verify"))
 
         stages["third_party"] >> push_third_party_public

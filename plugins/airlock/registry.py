@@ -61,6 +61,9 @@ class RegistryClient:
         self._password = password
         self._timeout = timeout
         self._session = requests.Session()
+        # Every header costs bytes on a metered link: send only what the protocol needs.
+        self._session.headers.clear()
+        self._session.headers["User-Agent"] = "airlock"
         self._tokens: dict[str, str] = {}  # scope -> bearer token
         self.bytes_sent = 0  # request lines, headers and bodies this client sent (what a metered link bills)
         self.bytes_received = 0

@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from airlock.exceptions import AirlockError, RegistryError, refused_upload_method
 from airlock.registry import Manifest, RegistryClient
@@ -191,6 +192,38 @@ def mount_or_find(target: RegistryClient, repository: str, blobs: list[Blob], mo
     return missing
 
 
+def plan(target: RegistryClient, repository: str, manifest: Manifest, mount_from: list[str],
+         own_layers: int | None = None) -> dict:
+    """What a promotion would do, asking only HEAD questions: nothing is mounted or sent.
+
+    Each blob is `present` (already in the target repository), `mount` (held elsewhere in the
+    registry), `via_public` (a third-party layer that hops 3-4 bring to prod-private before hop 6,
+    known when `own_layers` is given) or `send` (would cross the link).
+    """
+    blobs = blobs_of(manifest)
+    third_party = set()
+    if own_layers is not None:
+        layers = blobs[1:]
+        third_party = {b.digest for b in layers[:len(layers) - own_layers]}
+    rows: list[dict[str, Any]] = []
+    for blob in blobs:
+        if target.has_blob(repository, blob.digest):
+            action = "present"
+        elif any(target.has_blob(repo, blob.digest) for repo in mount_from if repo != repository):
+            action = "mount"
+        elif blob.digest in third_party:
+            action = "via_public"
+        else:
+            action = "send"
+        rows.append({"digest": blob.digest, "size": blob.size, "action": action})
+    to_send = [r for r in rows if r["action"] == "send"]
+    manifest_bytes = 0 if target.has_manifest(repository, manifest.digest) else len(manifest.raw)
+    return {"blobs": rows, "blobs_to_send": len(to_send),
+            "bytes_to_send": sum(r["size"] for r in to_send) + manifest_bytes,
+            "blobs_to_mount": sum(r["action"] in ("mount", "via_public") for r in rows),
+            "blobs_present": sum(r["action"] == "present" for r in rows)}
+
+
 # -- step 3: send ----------------------------------------------------------------------------------------
 def _pause(attempt: int) -> None:
     time.sleep(min(0.2 * 2 ** attempt, 5.0))
@@ -268,9 +301,12 @@ def send_staged(target: RegistryClient, staging: str, blob: Blob, cache: BlobCac
     """Send a blob as chunks, each a blob of its own in the staging repository. Returns the chunk digests."""
     path = cache.path(blob.digest)
     chunks = chunk_digests(path, chunk_size)
+    # Ask which chunks already arrived only when an earlier try may have sent some: its first
+    # chunk is there. A first promotion asks one question per blob, not one per chunk.
+    probe = bool(chunks) and target.has_blob(staging, chunks[0])
     with open(path, "rb") as data:
         for index, digest in enumerate(chunks):
-            if target.has_blob(staging, digest):
+            if probe and target.has_blob(staging, digest):
                 report.chunks_skipped += 1
                 continue
             data.seek(index * chunk_size)

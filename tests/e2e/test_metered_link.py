@@ -120,3 +120,18 @@ def test_a_killed_cleanroom_task_resumes_without_resending_what_arrived(project:
     assert ti.xcom_pull("cleanroom.push_app_prod_private", "link")["chunks_sent"] == 0
     run_task(assemble, ti)
     assert project.prod_manifest("r1").digest == app
+
+
+def test_a_dry_run_plans_the_cleanroom_hop_and_sends_nothing(project: Project, layout: Layout):
+    app, _ = project.release("r1", dependency_kb=256, own_kb=1 * MB, seed="e")
+    minimum = project.minimum(app)
+    fetch, push, _ = project.relay_tasks(app, "r1")
+    ti = FakeTI()
+    run_task(fetch, ti, {"dry_run": True})
+    link_request(layout, "/reset", {})
+    run_task(push, ti, {"dry_run": True})
+    plan = ti.xcom_pull("cleanroom.push_app_prod_private", "plan")
+    assert plan["bytes_to_send"] == minimum  # the own-code layer, the config and the manifest
+    assert plan["blobs_to_send"] == 2 and plan["blobs_to_mount"] >= 3
+    assert link_request(layout, "/stats")["bytes_up"] < 10_000  # questions only
+    assert project.prod_manifest("r1") is None

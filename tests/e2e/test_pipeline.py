@@ -49,11 +49,11 @@ def blob_count(layout: Layout, name: str) -> int:
     return sum(1 for _ in blobs.glob("*/*")) if blobs.exists() else 0
 
 
-def run_dag(airflow: AirflowStack) -> tuple[str, dict]:
-    run_id = airflow.trigger(PROJECT)
+def run_dag(airflow: AirflowStack, conf: dict | None = None) -> tuple[str, dict]:
+    run_id = airflow.trigger(PROJECT, conf)
     run = airflow.wait_for_run(PROJECT, run_id, timeout=900)
     tasks = airflow.task_instances(PROJECT, run_id)
-    failed = {task: ti["state"] for task, ti in tasks.items() if ti["state"] != "success"}
+    failed = {task: ti["state"] for task, ti in tasks.items() if ti["state"] not in ("success", "skipped")}
     assert run["state"] == "success", f"run {run_id} {run['state']}; tasks not successful: {failed}"
     assert not failed
     return run_id, tasks
@@ -134,6 +134,30 @@ def test_hello_builds_promotes_and_runs_then_a_second_run_sends_nothing(layout: 
         for entry in entries["xcom_entries"]:
             value = airflow.xcom(PROJECT, run, entry["task_id"], entry["key"])
             assert password not in json.dumps(value, default=str), entry
+
+
+def test_a_dry_run_from_the_trigger_form_plans_and_changes_nothing_in_prod(layout: Layout, airflow: AirflowStack,
+                                                                         zones: dict[str, docker.DockerClient]):
+    running = zones["prod"].containers.get(PROJECT).id
+    prod_tags = registry(layout, "prod-private").tags(APP)
+    run_id, tasks = run_dag(airflow, {"dry_run": True, "release": "dry-run-1"})
+    assert tasks["prod.deploy"]["state"] == "skipped" and tasks["verify"]["state"] == "skipped"
+    assert tasks["prod.push_third_party_prod_private"]["state"] == "skipped"
+    plan = airflow.xcom(PROJECT, run_id, "cleanroom.push_app_prod_private", "plan")
+    assert plan["blobs_to_send"] == 0 and plan["bytes_to_send"] == 0  # nothing new since the last release
+    assert registry(layout, "prod-private").tags(APP) == prod_tags  # no dry-run-1 tag in prod
+    assert zones["prod"].containers.get(PROJECT).id == running
+
+
+def test_the_trigger_form_shows_the_parameters_with_descriptions(airflow: AirflowStack):
+    details = airflow.api("GET", f"/dags/{PROJECT}/details")
+    params = details["params"]
+    assert set(params) == {"release", "part", "deploy", "dry_run"}
+    for name, param in params.items():
+        assert param["description"], name
+    assert params["part"]["schema"]["enum"] == ["build and promote", "promote an existing release",
+                                                "deploy an existing release"]
+    assert details["max_active_runs"] == 1
 
 
 def test_dag_file_shows_no_import_errors_in_the_running_airflow(airflow: AirflowStack):

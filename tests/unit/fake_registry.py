@@ -38,6 +38,9 @@ class FakeRegistry:
                 self.wfile.write(body)
 
             def do_HEAD(self) -> None:
+                if "/manifests/" in self.path:
+                    self._reply(404)
+                    return
                 match = re.match(r"^/v2/(.+)/blobs/(sha256:[0-9a-f]{64})$", self.path)
                 if match and match.group(2) in registry.blobs:
                     self.send_response(200)

@@ -147,3 +147,24 @@ def test_trigger_parameters_are_validated(dag):
     params.validate()
     with pytest.raises(Exception, match="Invalid input for param release"):
         params["release"] = "release one"
+
+
+@pytest.mark.parametrize("params, task_id, skipped", [
+    ({}, "build.app", False),
+    ({"part": "promote an existing release"}, "build.app", True),
+    ({"part": "promote an existing release"}, "cleanroom.push_app_prod_private", False),
+    ({"part": "deploy an existing release"}, "cleanroom.push_app_prod_private", True),
+    ({"part": "deploy an existing release"}, "prod.deploy", False),
+    ({"dry_run": True}, "cleanroom.push_app_prod_private", False),
+    ({"dry_run": True}, "prod.push_third_party_prod_private", True),
+    ({"dry_run": True}, "prod.deploy", True),
+    ({"deploy": False}, "prod.deploy", True),
+    ({"deploy": False}, "verify", True),
+    ({"deploy": False}, "prod.assemble_app_prod_private", False),
+])
+def test_trigger_parameters_choose_what_runs(dag, params, task_id, skipped):
+    from airlock.operators.base import skip_reason
+
+    assert bool(skip_reason(params, dag.task_dict[task_id].skip_when)) is skipped
+    if task_id.startswith("dev.push"):
+        assert dag.task_dict[task_id].trigger_rule == "none_failed"

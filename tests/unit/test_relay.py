@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from unittest import mock
@@ -195,3 +196,20 @@ def test_falls_back_to_chunked_when_monolithic_is_refused(registry, blob):
     registry.refuse_put_body = True
     chunks = relay.send_staged(client(registry), "staging", item, cache, 100 * KB, relay.LinkReport())
     assert all(c in registry.blobs for c in chunks)
+
+
+def test_a_dry_run_plan_asks_questions_and_sends_nothing(registry, blob):
+    cache, item, data = blob
+    base = os.urandom(1000)
+    base_digest = "sha256:" + hashlib.sha256(base).hexdigest()
+    registry.blobs[base_digest] = base  # prod-private already holds the base layer (one namespace in the fake)
+    body = {"config": {"digest": "sha256:" + "c" * 64, "size": 500},
+            "layers": [{"digest": base_digest, "size": 1000}, {"digest": "sha256:" + "e" * 64, "size": 2000},
+                       {"digest": item.digest, "size": item.size}]}
+    manifest = Manifest("sha256:" + "f" * 64, "application/vnd.oci.image.manifest.v1+json",
+                        json.dumps(body).encode())
+    before = registry.received
+    result = relay.plan(client(registry), "shop/app", manifest, ["shop/third-party"], own_layers=1)
+    assert [r["action"] for r in result["blobs"]] == ["send", "present", "via_public", "send"]
+    assert result["bytes_to_send"] == 500 + item.size + len(manifest.raw)
+    assert registry.received == before and item.digest not in registry.blobs

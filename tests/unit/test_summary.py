@@ -29,3 +29,13 @@ def test_a_failed_hop_is_named_at_the_top():
     report = build_report("shop", "2", xcoms)
     assert report["outcome"] == "failed" and report["failed"] == ["cleanroom.push_app_prod_private"]
     assert "Failed: cleanroom.push_app_prod_private" in to_markdown(report)
+
+
+def test_a_run_with_nothing_new_says_so_at_the_top():
+    xcoms = {
+        ("dev.push_app_dev_private", "transfer"): {"layers_sent": 0, "layers_present": 7},
+        ("cleanroom.push_app_prod_private", "link"): {"blobs_sent": 0, "bytes_total": 2000},
+        ("verify", "return_value"): {"digest": DIGEST},
+    }
+    text = to_markdown(build_report("shop", "nightly", xcoms))
+    assert text.splitlines()[2].startswith("Nothing new:")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from airlock.exceptions import AirlockError
 from airlock.hooks import RegistryHook, ZoneDockerHook
@@ -27,10 +27,13 @@ class ZoneOperator(BaseOperator):
     template_fields: Sequence[str] = ()
     ui_color = "#e8f0fe"
 
-    def __init__(self, *, zone: str, zone_conn_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, zone: str, zone_conn_id: str, skip_when: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.zone = zone
         self.zone_conn_id = zone_conn_id
+        # Trigger parameters under which this task has nothing to do: "not_building" (part is not
+        # "build and promote"), "deploy_existing", "dry_run", "no_deploy".
+        self.skip_when = list(skip_when)
 
     def zone_hook(self) -> ZoneDockerHook:
         return ZoneDockerHook(zone=self.zone, zone_conn_id=self.zone_conn_id)
@@ -43,6 +46,10 @@ class ZoneOperator(BaseOperator):
         return f"{self.zone} zone daemon {hook.base_url}"
 
     def execute(self, context: Any) -> Any:
+        reason = skip_reason(context.get("params") or {}, self.skip_when)
+        if reason:
+            self.log.info("Skipped: %s", reason)
+            raise AirflowSkipException(reason)
         started = time.monotonic()
         outcome = "failed"
         try:
@@ -63,6 +70,26 @@ class ZoneOperator(BaseOperator):
 
     def run(self, context: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+BUILD = "build and promote"
+PROMOTE_EXISTING = "promote an existing release"
+DEPLOY_EXISTING = "deploy an existing release"
+PARTS = (BUILD, PROMOTE_EXISTING, DEPLOY_EXISTING)
+
+
+def skip_reason(params: Any, skip_when: Sequence[str]) -> str:
+    """Why a task with these `skip_when` conditions has nothing to do in a run with these params."""
+    part = params.get("part") or BUILD
+    if "not_building" in skip_when and part != BUILD:
+        return f"this run does not build (part: {part})"
+    if "deploy_existing" in skip_when and part == DEPLOY_EXISTING:
+        return "this run deploys a release already in prod-private (part: deploy an existing release)"
+    if "dry_run" in skip_when and params.get("dry_run"):
+        return "dry run: nothing is sent to prod"
+    if "no_deploy" in skip_when and params.get("deploy") is False:
+        return "deploy is off for this run"
+    return ""
 
 
 def registry_hook(registry: str, address: str, conn_id: str | None, scheme: str) -> RegistryHook:

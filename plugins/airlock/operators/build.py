@@ -51,6 +51,7 @@ class BuildImageOperator(ZoneOperator):
         self.log.info("Built the %s image %s: %s", self.stage, self.image, image_id)
         if self.split_from:
             own_layers = guardrails.check_split(client, self.split_from, self.image, self.own_files)
+            context["ti"].xcom_push(key="own_layers", value=own_layers)
             self.log.info("Split checked by reading the layers: %s holds none of the own files (%s); %s adds "
                           "%d layer(s) of own files only", self.split_from, ", ".join(self.own_files), self.image,
                           own_layers)

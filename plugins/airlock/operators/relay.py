@@ -92,6 +92,8 @@ class RelayPushOperator(_RelayOperator):
     def run(self, context: Any) -> str:
         ti = context["ti"]
         target = self._hook(self.target).get_conn()
+        if (context.get("params") or {}).get("dry_run"):
+            return self._dry_run(context, target)
         report = relay.LinkReport()
         existing = target.get_manifest(self.repository, self.digest)
         if existing is not None:
@@ -147,6 +149,24 @@ class RelayPushOperator(_RelayOperator):
                       report.retries, report.resumes)
         ti.xcom_push(key="link", value=report.as_dict())
         ti.xcom_push(key="staged", value=staged)
+        return self.digest
+
+
+    def _dry_run(self, context: Any, target: RegistryClient) -> str:
+        source = self._hook(self.source).get_conn()
+        manifest = source.get_manifest(self.repository, self.digest)
+        if manifest is None:
+            raise RegistryError("the app manifest is not in dev-private", reference=self.digest,
+                                where=self.source["registry"], retryable=False)
+        own_layers = context["ti"].xcom_pull(task_ids="build.app", key="own_layers")
+        result = relay.plan(target, self.repository, manifest, self.mount_candidates(target), own_layers)
+        context["ti"].xcom_push(key="plan", value=result)
+        self.log.info("DRY RUN — nothing was sent. Promoting %s@%s would send %d blob(s), %d bytes, over the "
+                      "metered link; %d blob(s) would be mounted or arrive through public; %d are already "
+                      "there.", self.repository, self.digest, result["blobs_to_send"], result["bytes_to_send"],
+                      result["blobs_to_mount"], result["blobs_present"])
+        for row in result["blobs"]:
+            self.log.info("  %-10s %s %12d bytes", row["action"], row["digest"], row["size"])
         return self.digest
 
 

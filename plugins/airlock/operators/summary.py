@@ -35,9 +35,11 @@ def build_report(project: str, release: str, xcoms: dict[tuple[str, str], Any]) 
                      "transfer": xcoms.get((task_id, "transfer")), "link": xcoms.get((task_id, "link"))})
     failed = [h["task"] for h in hops if h["outcome"] != "success"]
     link = xcoms.get(("cleanroom.push_app_prod_private", "link")) or {}
+    moved = any((h["transfer"] or {}).get("layers_sent") for h in hops) or bool(link.get("blobs_sent"))
     return {
         "project": project,
         "release": release,
+        "nothing_new": not failed and not moved and bool(hops),
         "outcome": "failed" if failed else ("success" if ("verify", "return_value") in xcoms else "incomplete"),
         "failed": failed,
         "digests": {label: xcoms.get((task, "return_value")) for task, label in DIGEST_TASKS.items()},
@@ -48,6 +50,9 @@ def build_report(project: str, release: str, xcoms: dict[tuple[str, str], Any]) 
 
 def to_markdown(report: dict) -> str:
     lines = [f"# {report['project']} release {report['release']}: {report['outcome'].upper()}", ""]
+    if report.get("nothing_new"):
+        lines += ["Nothing new: every image was already where it belongs; no layer was moved and nothing "
+                  "crossed the metered link.", ""]
     if report["failed"]:
         lines += [f"Failed: {', '.join(report['failed'])} (read that task's last log lines).", ""]
     lines += ["| where | digest |", "|---|---|"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from airlock import docker_ops, guardrails, relay
 from airlock.exceptions import DockerStreamError, RegistryError
-from airlock.operators.base import ZoneOperator, registry_hook
+from airlock.operators.base import BUILD, ZoneOperator, registry_hook
 from airlock.refs import ImageRef
 
 
@@ -47,6 +47,7 @@ class PushImageOperator(_RegistryOperator):
 
     def __init__(self, *, image: str, release: str, expect_digest: str | None = None,
                  refuse: Sequence[str] = (), source_files: Sequence[str] = (), mount_from: Sequence[str] = (),
+                 resolve_when_not_building: bool = False,
                  mount_source: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.image = image
@@ -54,6 +55,8 @@ class PushImageOperator(_RegistryOperator):
         self.expect_digest = expect_digest
         self.refuse = list(refuse)
         self.source_files = list(source_files)  # patterns no layer may hold (checked when non-empty)
+        # dev pushes: in a run that does not build, find the release in the registry instead.
+        self.resolve_when_not_building = resolve_when_not_building
         # Mount before send: blobs the target registry holds in these repositories are mounted into
         # the target repository before `docker push`, which then finds them there and sends nothing.
         # The layer list comes from the image's manifest in `mount_source` (dev-private).
@@ -63,6 +66,11 @@ class PushImageOperator(_RegistryOperator):
     def run(self, context: Any) -> str:
         target = ImageRef(self.registry_address, self.repository, tag=self.release)
         registry = self.registry_hook()
+        params = context.get("params") or {}
+        if self.resolve_when_not_building and (params.get("part") or BUILD) != BUILD:
+            return self._resolve(context, registry, target)
+        if self.mount_source and params.get("dry_run"):
+            return self._dry_run(context, registry)
         if self.expect_digest:
             done = self._already_promoted(registry, target, self.expect_digest)
             if done:
@@ -110,6 +118,34 @@ class PushImageOperator(_RegistryOperator):
             transfer.update(blobs_mounted=mounts.blobs_mounted, blobs_skipped=mounts.blobs_skipped)
         context["ti"].xcom_push(key="transfer", value=transfer)
         return report.digest
+
+    def _resolve(self, context: Any, registry, target: ImageRef) -> str:
+        manifest = registry.get_conn().get_manifest(self.repository, self.release)
+        if manifest is None:
+            raise RegistryError(f"release {self.release} is not in the {self.registry} registry",
+                                where=self.registry_where(), reference=str(target), retryable=False,
+                                advice="Trigger with part 'build and promote', or give the tag of a release "
+                                       "that was built before.")
+        self.log.info("Not building: release %s is %s in %s", self.release, manifest.digest, self.registry)
+        context["ti"].xcom_push(key="layers", value=manifest.layers)
+        return manifest.digest
+
+    def _dry_run(self, context: Any, registry) -> str:
+        assert self.mount_source and self.expect_digest
+        source = registry_hook(self.mount_source["registry"], self.mount_source["registry_address"],
+                               self.mount_source["registry_conn_id"], self.mount_source["registry_scheme"])
+        manifest = source.get_conn().get_manifest(self.repository, self.expect_digest)
+        if manifest is None:
+            raise RegistryError("the image's manifest is not in the source registry", reference=self.expect_digest,
+                                where=self.mount_source["registry"], retryable=False)
+        own_layers = context["ti"].xcom_pull(task_ids="build.app", key="own_layers")
+        result = relay.plan(registry.get_conn(), self.repository, manifest, self.mount_from, own_layers)
+        context["ti"].xcom_push(key="plan", value=result)
+        self.log.info("DRY RUN — nothing was sent. Promoting %s would send %d blob(s), %d bytes, over the metered "
+                      "link; %d would be mounted or arrive through public; %d are already there.",
+                      self.expect_digest, result["blobs_to_send"], result["bytes_to_send"],
+                      result["blobs_to_mount"], result["blobs_present"])
+        return self.expect_digest
 
     def _mount_before_send(self, registry) -> relay.LinkReport:
         assert self.mount_source and self.expect_digest
