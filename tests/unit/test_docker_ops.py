@@ -84,3 +84,11 @@ def test_push_passes_credentials_per_call_and_reads_the_stream():
     client.push.assert_called_once_with("127.0.0.1:5001/shop/app", tag="1", stream=True, decode=True,
                                         auth_config=auth)
     assert report.digest == DIGEST
+
+
+def test_a_full_registry_says_to_free_space():
+    stream = push_stream({"error": "filesystem: write /var/lib/registry/x: no space left on device"})
+    with pytest.raises(DockerStreamError) as error:
+        docker_ops.consume_push(stream, hop="dev.push_third_party_public", where="public registry 127.0.0.1:5002",
+                                reference="127.0.0.1:5002/shop/third-party:1")
+    assert "out of disk space: free space, then clear the task to retry" in str(error.value)

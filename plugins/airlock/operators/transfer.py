@@ -13,6 +13,7 @@ from airlock import docker_ops, guardrails, relay
 from airlock.exceptions import DockerStreamError, RegistryError
 from airlock.operators.base import BUILD, ZoneOperator, registry_hook
 from airlock.refs import ImageRef
+from airlock.registry import Manifest
 
 
 class _RegistryOperator(ZoneOperator):
@@ -130,7 +131,8 @@ class PushImageOperator(_RegistryOperator):
         context["ti"].xcom_push(key="layers", value=manifest.layers)
         return manifest.digest
 
-    def _dry_run(self, context: Any, registry) -> str:
+    def _source_manifest(self) -> Manifest:
+        """The image's manifest in the source registry (dev-private, as the cleanroom sees it)."""
         assert self.mount_source and self.expect_digest
         source = registry_hook(self.mount_source["registry"], self.mount_source["registry_address"],
                                self.mount_source["registry_conn_id"], self.mount_source["registry_scheme"])
@@ -138,6 +140,10 @@ class PushImageOperator(_RegistryOperator):
         if manifest is None:
             raise RegistryError("the image's manifest is not in the source registry", reference=self.expect_digest,
                                 where=self.mount_source["registry"], retryable=False)
+        return manifest
+
+    def _dry_run(self, context: Any, registry) -> str:
+        manifest = self._source_manifest()
         own_layers = context["ti"].xcom_pull(task_ids="build.app", key="own_layers")
         result = relay.plan(registry.get_conn(), self.repository, manifest, self.mount_from, own_layers)
         context["ti"].xcom_push(key="plan", value=result)
@@ -145,16 +151,10 @@ class PushImageOperator(_RegistryOperator):
                       "link; %d would be mounted or arrive through public; %d are already there.",
                       self.expect_digest, result["blobs_to_send"], result["bytes_to_send"],
                       result["blobs_to_mount"], result["blobs_present"])
-        return self.expect_digest
+        return self.expect_digest or ""
 
     def _mount_before_send(self, registry) -> relay.LinkReport:
-        assert self.mount_source and self.expect_digest
-        source = registry_hook(self.mount_source["registry"], self.mount_source["registry_address"],
-                               self.mount_source["registry_conn_id"], self.mount_source["registry_scheme"])
-        manifest = source.get_conn().get_manifest(self.repository, self.expect_digest)
-        if manifest is None:
-            raise RegistryError("the image's manifest is not in the source registry", reference=self.expect_digest,
-                                where=self.mount_source["registry"], retryable=False)
+        manifest = self._source_manifest()
         report = relay.LinkReport()
         target = registry.get_conn()
         missing = relay.mount_or_find(target, self.repository, relay.blobs_of(manifest), self.mount_from, report)
