@@ -84,6 +84,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runtime-mb", type=int, default=50)
     parser.add_argument("--quick", action="store_true", help="clean link only")
+    parser.add_argument("--out", type=Path, help="also write the table (markdown) to this file")
     args = parser.parse_args()
     layout = Layout.from_environment()
     down = [name for name, ok in services.status(layout).items() if not ok]
@@ -118,13 +119,16 @@ def main() -> int:
                       f"{sent / minimum:6.2f}x  {seconds:6.1f}s  {'ok' if completed else 'FAILED'}",
                       file=sys.stderr, flush=True)
             zones["dev"].images.remove(runtime, force=True)
-    print(f"\nruntime base {args.runtime_mb} MB (incompressible); bytes = upstream through the link proxy\n")
-    print("| link | own code | method | scenario | minimum (bytes) | sent (bytes) | sent / minimum | seconds "
-          "| completed |")
-    print("|---|---|---|---|---:|---:|---:|---:|---|")
+    lines = [f"runtime base {args.runtime_mb} MB (incompressible); bytes = upstream through the link proxy", "",
+             "| link | own code | method | scenario | minimum (bytes) | sent (bytes) | sent / minimum | seconds "
+             "| completed |", "|---|---|---|---|---:|---:|---:|---:|---|"]
     for link_name, own, method, scenario, minimum, sent, ratio, seconds, completed in rows:
-        print(f"| {link_name} | {own} | {method} | {scenario} | {minimum:,} | {sent:,} | {ratio:.2f}x | "
-              f"{seconds:.1f} | {'yes' if completed else '**no**'} |")
+        lines.append(f"| {link_name} | {own} | {method} | {scenario} | {minimum:,} | {sent:,} | {ratio:.2f}x | "
+                     f"{seconds:.1f} | {'yes' if completed else '**no**'} |")
+    table = "\n".join(lines)
+    print("\n" + table)
+    if args.out:
+        args.out.write_text(table + "\n")
     return 0
 
 

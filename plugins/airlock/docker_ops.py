@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 # Daemon messages that mean "try again later" rather than "fix something".
 _TRANSIENT_HINTS = ("connection reset", "connection refused", "broken pipe", "i/o timeout", "eof",
+                    "closed network connection", "no route to host", "network is unreachable",
                     "timeout", "tls handshake", "503", "502", "504", "too many requests", "temporary")
 _AUTH_HINTS = ("unauthorized", "authentication required", "denied", "no basic auth credentials")
 
