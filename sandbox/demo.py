@@ -12,9 +12,13 @@ import time
 import urllib.request
 from datetime import datetime
 
-from sandbox.__main__ import link_request
-from sandbox.airflow_stack import USER, AirflowError, AirflowStack
-from sandbox.layout import Layout
+from sandbox.layout import CHECKOUT
+
+sys.path.insert(0, str(CHECKOUT / "plugins"))  # the airlock package, as Airflow sees it
+
+from sandbox.__main__ import link_request  # noqa: E402
+from sandbox.airflow_stack import USER, AirflowError, AirflowStack  # noqa: E402
+from sandbox.layout import Layout  # noqa: E402
 
 PROJECT = "hello"
 TRANSFER_TASKS = ("dev.push_app_dev_private", "dev.push_third_party_public", "prod.pull_third_party_public",
@@ -46,7 +50,14 @@ def main() -> int:
     print(f"{'task':<38} {'state':<9} {'seconds':>7}  moved")
     for task_id, ti in sorted(tasks.items(), key=lambda kv: kv[1].get("start_date") or ""):
         moved = ""
-        if task_id in TRANSFER_TASKS and ti["state"] == "success":
+        if task_id == "cleanroom.push_app_prod_private" and ti["state"] == "success":
+            try:
+                link_report = stack.xcom(PROJECT, run_id, task_id, "link")
+                moved = (f"{link_report['blobs_sent']} blob(s) sent, {link_report['blobs_mounted']} mounted, "
+                         f"{link_report['blobs_skipped']} already there; {link_report['bytes_total']:,} bytes")
+            except AirflowError:  # the docker transport records 'transfer' instead
+                pass
+        if not moved and task_id in TRANSFER_TASKS and ti["state"] == "success":
             try:
                 transfer = stack.xcom(PROJECT, run_id, task_id, "transfer")
                 if transfer.get("already_done"):
@@ -55,10 +66,16 @@ def main() -> int:
                     moved = (f"{transfer['layers_sent']} layer(s) moved, {transfer['layers_present']} already "
                              f"there, {transfer['layers_mounted']} mounted")
             except AirflowError:
-                moved = "(no record)"
+                moved = ""
         print(f"{task_id:<38} {ti['state']:<9} {ti.get('duration') or 0:>7.1f}  {moved}")
-    print(f"\ncleanroom link into prod: {link['bytes_up']:,} bytes sent, {link['bytes_down']:,} received, "
-          f"{link['connections']} connection(s)")
+    print(f"\ncleanroom link into prod (the proxy's counters): {link['bytes_up']:,} bytes sent, "
+          f"{link['bytes_down']:,} received, {link['connections']} connection(s)")
+    try:
+        from airlock.operators.summary import to_markdown
+
+        print("\n" + to_markdown(stack.xcom(PROJECT, run_id, "summary")))
+    except (AirflowError, ImportError):
+        pass
 
     if run["state"] != "success":
         print(f"\nThe run failed: open {stack.url} (user {USER}, password {stack.password}) and read the "
