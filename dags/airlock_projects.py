@@ -25,3 +25,4 @@ for _error in _errors:
 for _config in _configs:
     _dag: DAG = build_dag(_config)
     globals()[_config.project] = _dag
+    del _dag

@@ -84,7 +84,7 @@ class RegistryClient:
 
     # -- HTTP with auth -------------------------------------------------------------------
     def _request(self, method: str, path: str, *, scope: str, reference: str = "", **kwargs) -> requests.Response:
-        url = f"{self.base_url}{path}"
+        url = path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
         headers = dict(kwargs.pop("headers", {}))
         data = kwargs.get("data")
         for attempt in range(2):
