@@ -134,8 +134,9 @@ def build_dag(config: ProjectConfig) -> DAG:
         with TaskGroup("dev", tooltip="dev zone: hops 1 and 2"):
             push_app_dev_private = PushImageOperator(
                 task_id="push_app_dev_private", image=app_image, release=RELEASE, repository=images.app,
-                refuse=[artifacts_image], source_files=config.build.source_files, **b.registry("dev-private", "dev"),
-                **b.zone("dev", "dev.push_app_dev_private"))
+                refuse=[artifacts_image], source_files=config.build.source_files,
+                resolve_when_not_building=True, trigger_rule=TriggerRule.NONE_FAILED,
+                **b.registry("dev-private", "dev"), **b.zone("dev", "dev.push_app_dev_private"))
             push_third_party_public = PushImageOperator(
                 task_id="push_third_party_public", image=third_party_image, release=RELEASE,
                 repository=images.third_party, refuse=[artifacts_image], source_files=config.build.source_files,

@@ -148,6 +148,12 @@ def test_a_dry_run_from_the_trigger_form_plans_and_changes_nothing_in_prod(layou
     assert registry(layout, "prod-private").tags(APP) == prod_tags  # no dry-run-1 tag in prod
     assert zones["prod"].containers.get(PROJECT).id == running
 
+    # The release the dry run built can then be promoted without building again.
+    run_id, tasks = run_dag(airflow, {"part": "promote an existing release", "release": "dry-run-1"})
+    assert all(tasks[t]["state"] == "skipped" for t in ("build.artifacts", "build.third_party", "build.app"))
+    assert tasks["prod.deploy"]["state"] == "success" and tasks["verify"]["state"] == "success"
+    assert "dry-run-1" in registry(layout, "prod-private").tags(APP)
+
 
 def test_the_trigger_form_shows_the_parameters_with_descriptions(airflow: AirflowStack):
     details = airflow.api("GET", f"/dags/{PROJECT}/details")

@@ -161,10 +161,13 @@ def test_trigger_parameters_are_validated(dag):
     ({"deploy": False}, "prod.deploy", True),
     ({"deploy": False}, "verify", True),
     ({"deploy": False}, "prod.assemble_app_prod_private", False),
+    ({"part": "promote an existing release"}, "dev.push_app_dev_private", False),
+    ({"part": "promote an existing release"}, "dev.push_third_party_public", False),
 ])
 def test_trigger_parameters_choose_what_runs(dag, params, task_id, skipped):
     from airlock.operators.base import skip_reason
 
     assert bool(skip_reason(params, dag.task_dict[task_id].skip_when)) is skipped
-    if task_id.startswith("dev.push"):
+    if task_id.startswith("dev.push"):  # runs after skipped builds, and finds the release instead of pushing
         assert dag.task_dict[task_id].trigger_rule == "none_failed"
+        assert dag.task_dict[task_id].resolve_when_not_building is True

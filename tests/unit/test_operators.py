@@ -185,3 +185,13 @@ def test_a_refused_login_is_not_retried(client, registry):
     with pytest.raises(AirflowFailException) as error:
         push_operator().execute(context())
     assert "fix the registry's Airflow connection" in str(error.value)
+
+
+def test_a_run_that_does_not_build_finds_the_release_in_the_registry(client, registry):
+    registry.get_manifest.return_value = Manifest(DIGEST, "application/json", b'{"layers": [{"digest": "x"}]}')
+    ctx = {**context(), "params": {"part": "promote an existing release"}}
+    assert push_operator(resolve_when_not_building=True).execute(ctx) == DIGEST
+    client.push.assert_not_called()
+    registry.get_manifest.return_value = None
+    with pytest.raises(AirflowFailException, match="release 1 is not in the dev-private registry"):
+        push_operator(resolve_when_not_building=True).execute(ctx)
