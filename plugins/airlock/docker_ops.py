@@ -60,6 +60,10 @@ class TransferReport:
                 "layers_present": len(self.layers_present), "layers_mounted": len(self.layers_mounted),
                 "bytes_reported": self.bytes_reported}
 
+    def already_done(self) -> dict:
+        """The record of a hop that found its image already in place: nothing moved."""
+        return {**self.as_dict(), "already_done": True}
+
 
 class _Progress:
     """About one line per layer per 10% or 5 seconds, whichever comes later."""

@@ -12,6 +12,7 @@ Plain functions over a docker-py APIClient; every refusal names the file, the la
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import tarfile
 import tempfile
@@ -53,8 +54,6 @@ def layer_files(client: APIClient, image: str, skip: int = 0) -> Iterable[tuple[
             saved.write(chunk)
         saved.seek(0)
         with tarfile.open(fileobj=saved) as archive:
-            import json
-
             manifest = json.load(archive.extractfile("manifest.json"))[0]  # type: ignore[arg-type]
             for index, (layer_path, diff_id) in enumerate(zip(manifest["Layers"], ids, strict=True)):
                 if index < skip:

@@ -185,6 +185,14 @@ class RegistryClient:
         self._raise_for(response, "writing the manifest", ref)
         return response.headers.get("Docker-Content-Digest", manifest.digest)
 
+    def point_tag(self, repository: str, tag: str, manifest: Manifest) -> bool:
+        """Make `tag` point at `manifest` (already in `repository`). False if it already did: nothing sent."""
+        current = self.get_manifest(repository, tag)
+        if current is not None and current.digest == manifest.digest:
+            return False
+        self.put_manifest(repository, tag, manifest)
+        return True
+
     def tags(self, repository: str) -> list[str]:
         response = self._request("GET", f"/v2/{repository}/tags/list", scope=f"repository:{repository}:pull",
                                  reference=f"{self.address}/{repository}")

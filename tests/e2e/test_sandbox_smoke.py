@@ -3,39 +3,14 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
-import tarfile
 import urllib.request
 import uuid
-
-import docker
 
 from sandbox import images, services
 from sandbox.__main__ import link_request
 from sandbox.layout import Layout
-
-
-def build_context(marker: str) -> io.BytesIO:
-    dockerfile = (f"FROM {images.BUSYBOX_IMAGE}\n"
-                  f"RUN echo {marker} > /marker && head -c 300000 /dev/urandom > /payload\n"
-                  'CMD ["cat", "/marker"]\n').encode()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        tar.addfile(info, io.BytesIO(dockerfile))
-    buffer.seek(0)
-    return buffer
-
-
-def push(client: docker.DockerClient, repository: str, tag: str, auth: dict) -> str:
-    digest = ""
-    for chunk in client.api.push(repository, tag=tag, stream=True, decode=True, auth_config=auth):
-        assert "error" not in chunk, chunk
-        digest = chunk.get("aux", {}).get("Digest", digest)
-    assert digest.startswith("sha256:")
-    return digest
+from sandbox.promotion import build, push
 
 
 def read_manifest(registry: str, repository: str, reference: str, auth: dict) -> dict:
@@ -54,9 +29,11 @@ def test_image_travels_through_all_three_zones_and_the_link(layout: Layout, zone
     via_link = layout.registry_address("prod-private", seen_from="cleanroom")
     prod_private = layout.registry_address("prod-private", seen_from="prod")
 
-    image, _ = zones["dev"].images.build(fileobj=build_context(marker), custom_context=True,
-                                         tag=f"{dev_private}/smoke/app:{marker}", network_mode="none")
+    image_id = build(zones["dev"], f"FROM {images.BUSYBOX_IMAGE}\n"
+                                  f"RUN echo {marker} > /marker && head -c 300000 /dev/urandom > /payload\n"
+                                  'CMD ["cat", "/marker"]\n', f"{dev_private}/smoke/app:{marker}")
     built_digest = push(zones["dev"], f"{dev_private}/smoke/app", marker, auth)
+    assert built_digest.startswith("sha256:")
 
     zones["cleanroom"].images.pull(f"{dev_private}/smoke/app@{built_digest}", auth_config=auth)
     zones["cleanroom"].api.tag(f"{dev_private}/smoke/app@{built_digest}", f"{via_link}/smoke/app", marker)
@@ -75,4 +52,4 @@ def test_image_travels_through_all_three_zones_and_the_link(layout: Layout, zone
     output = zones["prod"].containers.run(f"{prod_private}/smoke/app@{built_digest}", remove=True,
                                           network_mode="none")
     assert output.decode().strip() == marker
-    assert image.id in {i.id for i in zones["dev"].images.list()}
+    assert image_id in {i.id for i in zones["dev"].images.list()}

@@ -97,9 +97,7 @@ class RelayPushOperator(_RelayOperator):
         report = relay.LinkReport()
         existing = target.get_manifest(self.repository, self.digest)
         if existing is not None:
-            current = target.get_manifest(self.repository, self.release)
-            if current is None or current.digest != self.digest:
-                target.put_manifest(self.repository, self.release, existing)
+            target.point_tag(self.repository, self.release, existing)
             report.bytes_total = target.bytes_sent
             self.log.info("Nothing new: %s already holds %s@%s (tag %s now points at it); no blob sent, "
                           "%d bytes of registry requests", self.target_where(), self.repository, self.digest,
@@ -112,8 +110,8 @@ class RelayPushOperator(_RelayOperator):
         candidates = self.mount_candidates(target)
         if not cache.has(self.digest):  # another cleanroom worker fetched it: fetch again, off the link
             relay.fetch(self._hook(self.source).get_conn(), target, self.repository, self.digest, cache, candidates)
-        manifest = Manifest(self.digest, _media_type(cache.path(self.digest).read_bytes()),
-                            cache.path(self.digest).read_bytes())
+        raw = cache.path(self.digest).read_bytes()
+        manifest = Manifest(self.digest, _media_type(raw), raw)
         blobs = relay.blobs_of(manifest)
         missing = relay.mount_or_find(target, self.repository, blobs, candidates, report)
         source = None

@@ -75,9 +75,7 @@ class PushImageOperator(_RegistryOperator):
         if self.expect_digest:
             done = self._already_promoted(registry, target, self.expect_digest)
             if done:
-                context["ti"].xcom_push(key="transfer", value={"digest": done, "layers_sent": 0,
-                                                               "layers_present": 0, "layers_mounted": 0,
-                                                               "bytes_reported": 0, "already_done": True})
+                context["ti"].xcom_push(key="transfer", value=docker_ops.TransferReport(done).already_done())
                 return done
         hook = self.zone_hook()
         client = hook.get_conn()
@@ -168,9 +166,7 @@ class PushImageOperator(_RegistryOperator):
         manifest = client.get_manifest(self.repository, digest)
         if manifest is None:
             return None
-        current = client.get_manifest(self.repository, self.release)
-        if current is None or current.digest != digest:
-            client.put_manifest(self.repository, self.release, manifest)
+        if client.point_tag(self.repository, self.release, manifest):
             self.log.info("%s already held %s: pointed the tag %s at it; no layer sent", self.registry_where(),
                           digest, self.release)
         else:
@@ -195,9 +191,7 @@ class PullImageOperator(_RegistryOperator):
         client = hook.get_conn()
         if docker_ops.image_id(client, source.pinned):
             self.log.info("%s is already in the %s zone's daemon: nothing pulled", source.pinned, self.zone)
-            context["ti"].xcom_push(key="transfer", value={"digest": self.digest, "layers_sent": 0,
-                                                           "layers_present": 0, "layers_mounted": 0,
-                                                           "bytes_reported": 0, "already_done": True})
+            context["ti"].xcom_push(key="transfer", value=docker_ops.TransferReport(self.digest).already_done())
             return self.digest
         self.log.info("Pulling %s into the %s zone", source.pinned, self.zone)
         report = docker_ops.pull(client, reference=source.pinned, auth_config=self.registry_hook().auth_config(),
